@@ -1,0 +1,4 @@
+"""subcluster-adacos-asd
+"""
+
+__version__ = "0.1"

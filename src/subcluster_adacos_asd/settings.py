@@ -1,0 +1,22 @@
+"""Project settings: soft-merged parameters across environments, progress hooks, no telemetry."""
+
+from kedro.config import OmegaConfigLoader
+
+from subcluster_adacos_asd.hooks import ProgressHooks, TrainingGridCheckHooks
+
+# Progress logging for long runs, and a guard that the training grid the pipelines were built
+# from is the one of the environment that runs them (see configurations.py).
+HOOKS = (ProgressHooks(), TrainingGridCheckHooks())
+
+# kedro-telemetry must never prompt or reach the network; kedro-viz's run hooks would write
+# dataset statistics into .viz/ on every run, which `kedro viz` does not need.
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro-telemetry", "kedro-viz")
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+    # A conf/<env>/parameters*.yml overrides single keys instead of replacing whole sections,
+    # so conf/dcase2021 only states what differs from the embedded default.
+    "merge_strategy": {"parameters": "soft", "catalog": "soft"},
+}
