@@ -56,8 +56,13 @@ def parse_configuration_name(name: str) -> TrainingConfiguration:
     return TrainingConfiguration(int(head[2:]), variant)
 
 
-def load_training_grid(project_path: Path | None = None, env: str | None = None) -> dict:
-    """Read ``train_grid`` from the project's parameters as a Kedro run would merge them."""
+def load_build_parameters(project_path: Path | None = None, env: str | None = None) -> dict:
+    """The parameters the registry builds pipelines from, merged as a Kedro run would merge them.
+
+    ``train_grid`` (the configurations) and ``data_source.synthetic`` (whether ``__default__``
+    starts by writing the synthetic data set into ``raw_audio``; false where ``raw_audio`` is
+    real data that must never be written to).
+    """
     from kedro.config import OmegaConfigLoader
 
     project_path = Path(project_path or os.environ.get("KEDRO_PROJECT_PATH", Path.cwd()))
@@ -68,4 +73,13 @@ def load_training_grid(project_path: Path | None = None, env: str | None = None)
         env=env or os.environ.get("KEDRO_ENV") or None,
         merge_strategy={"parameters": "soft"},
     )
-    return dict(loader["parameters"]["train_grid"])
+    parameters = loader["parameters"]
+    return {
+        "train_grid": dict(parameters["train_grid"]),
+        "synthetic": bool(parameters.get("data_source", {}).get("synthetic", True)),
+    }
+
+
+def load_training_grid(project_path: Path | None = None, env: str | None = None) -> dict:
+    """Read ``train_grid`` from the project's parameters as a Kedro run would merge them."""
+    return load_build_parameters(project_path, env)["train_grid"]

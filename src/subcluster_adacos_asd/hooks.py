@@ -36,7 +36,7 @@ class ProgressHooks:
 
 
 class TrainingGridCheckHooks:
-    """Fail early when the run's ``train_grid`` differs from the one the pipelines were built from.
+    """Fail early when the run's ``train_grid`` or data source differs from the registry's.
 
     Pipelines are registered before Kedro knows ``--env``; the registry reads the grid of the
     environment in ``KEDRO_ENV``. A run with ``--env X`` whose grid differs would silently train
@@ -45,17 +45,25 @@ class TrainingGridCheckHooks:
 
     @hook_impl
     def after_context_created(self, context):
-        from subcluster_adacos_asd.configurations import load_training_grid
+        from subcluster_adacos_asd.configurations import load_build_parameters
 
-        run_grid = context.params.get("train_grid")
-        built_grid = load_training_grid(context.project_path)
-        if run_grid is not None and _normalise(run_grid) != _normalise(built_grid):
+        built = load_build_parameters(context.project_path)
+        run = {
+            "train_grid": context.params.get("train_grid", built["train_grid"]),
+            "synthetic": bool(context.params.get("data_source", {}).get("synthetic", True)),
+        }
+        if _normalise(run) != _normalise(built):
             raise ValueError(
-                f"The training grid of environment {context.env!r} ({run_grid}) differs from the "
-                f"one the pipelines were built from ({built_grid}). Pipelines are built before "
+                f"The pipeline-building parameters of environment {context.env!r} ({run}) differ "
+                f"from those the pipelines were built from ({built}). Pipelines are built before "
                 f"--env is read: run with KEDRO_ENV={context.env} instead of --env {context.env}."
             )
 
 
-def _normalise(grid) -> tuple:
-    return (tuple(int(s) for s in grid["sub_clusters"]), tuple(str(v) for v in grid["variants"]))
+def _normalise(build: dict) -> tuple:
+    grid = build["train_grid"]
+    return (
+        tuple(int(s) for s in grid["sub_clusters"]),
+        tuple(str(v) for v in grid["variants"]),
+        build["synthetic"],
+    )

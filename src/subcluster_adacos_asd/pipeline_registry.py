@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
-from subcluster_adacos_asd.configurations import configurations_from_grid, load_training_grid
+from subcluster_adacos_asd.configurations import configurations_from_grid, load_build_parameters
 from subcluster_adacos_asd.pipelines.baselines import pipeline as baselines
 from subcluster_adacos_asd.pipelines.embed import pipeline as embed
 from subcluster_adacos_asd.pipelines.evaluate import pipeline as evaluate
@@ -23,10 +23,12 @@ def register_pipelines() -> dict[str, Pipeline]:
     """Register the project's pipelines.
 
     ``asd`` is the whole system on whatever data ``raw_audio`` points at (use it for real data);
-    ``__default__`` first writes the synthetic data set, then runs ``asd`` on it. ``inference``
+    ``__default__`` first writes the synthetic data set (where ``data_source.synthetic`` is
+    true, as in conf/base), then runs ``asd`` on it. ``inference``
     scores new recordings with an already trained system and is never part of the default.
     """
-    configurations = configurations_from_grid(load_training_grid())
+    build = load_build_parameters()
+    configurations = configurations_from_grid(build["train_grid"])
     pipelines = {
         "synthetic": synthetic.create_pipeline(),
         "features": features.create_pipeline(),
@@ -45,5 +47,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         + pipelines["baselines"]
         + pipelines["evaluate"]
     )
-    pipelines["__default__"] = pipelines["synthetic"] + pipelines["asd"]
+    pipelines["__default__"] = (
+        pipelines["synthetic"] + pipelines["asd"] if build["synthetic"] else pipelines["asd"]
+    )
     return pipelines
