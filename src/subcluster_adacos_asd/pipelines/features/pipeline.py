@@ -1,7 +1,41 @@
-"""The `features` pipeline (placeholder until implemented)."""
+"""The `features` pipeline: raw_audio -> file_index, log_mel, feature_stats, tmax_features."""
 
-from kedro.pipeline import Pipeline
+from kedro.pipeline import Pipeline, node
+
+from subcluster_adacos_asd.pipelines.features.nodes import (
+    build_file_index,
+    compute_feature_stats,
+    compute_tmax_features,
+    extract_log_mel,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return Pipeline([])
+    return Pipeline(
+        [
+            node(
+                build_file_index,
+                inputs=["raw_audio", "params:features"],
+                outputs="file_index",
+                name="build_file_index",
+            ),
+            node(
+                extract_log_mel,
+                inputs=["raw_audio", "file_index", "params:features"],
+                outputs="log_mel",
+                name="extract_log_mel",
+            ),
+            node(
+                compute_feature_stats,
+                inputs=["log_mel", "file_index", "params:features"],
+                outputs="feature_stats",
+                name="compute_feature_stats",
+            ),
+            node(
+                compute_tmax_features,
+                inputs=["log_mel", "feature_stats", "params:features"],
+                outputs="tmax_features",
+                name="compute_tmax_features",
+            ),
+        ]
+    )

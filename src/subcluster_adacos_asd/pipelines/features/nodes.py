@@ -1,0 +1,96 @@
+"""Nodes of the `features` pipeline: thin wrappers over dcase_names and log_mel.
+
+``raw_audio`` arrives as ``{partition_key: load}`` (a PartitionedDataset); nothing is loaded
+before ``extract_log_mel``, which hands the load callables to worker processes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from subcluster_adacos_asd.dcase_names import index_files
+from subcluster_adacos_asd.feature_table import array_to_frame
+from subcluster_adacos_asd.log_mel import (
+    LogMelSettings,
+    extract_log_mels,
+    iter_feature_blocks,
+    standardisation_statistics,
+    temporal_maxima,
+)
+
+
+def _partition_path(load: Callable) -> str:
+    """Absolute path of a partition, read from the dataset its bound ``load`` belongs to."""
+    dataset = getattr(load, "__self__", None)
+    path = getattr(dataset, "filepath", None) or getattr(dataset, "_filepath", None)
+    if not path:
+        return ""
+    path = str(path)
+    return path if "://" in path else os.path.abspath(path)
+
+
+def build_file_index(raw_audio: dict[str, Callable], parameters: dict) -> pd.DataFrame:
+    """One row per WAV of ``raw_audio`` with what its name says (docs/data_contracts.md)."""
+    paths = {file_id: _partition_path(load) for file_id, load in raw_audio.items()}
+    return index_files(paths, parameters.get("invalid_file_names", "error"))
+
+
+def extract_log_mel(
+    raw_audio: dict[str, Callable], file_index: pd.DataFrame, parameters: dict
+) -> pd.DataFrame:
+    """Raw log-mel (dB) of every file of ``file_index``, in its row order, on all cores."""
+    settings = LogMelSettings.from_parameters(parameters)
+    file_ids = file_index["file_id"].tolist()
+    missing = [f for f in file_ids if f not in raw_audio]
+    if missing:
+        raise KeyError(
+            f"{len(missing)} files of file_index are not in raw_audio, e.g. {missing[:3]}"
+        )
+    names = file_index["path"].where(file_index["path"] != "", file_index["file_id"]).tolist()
+    items = [(name, raw_audio[file_id]) for name, file_id in zip(names, file_ids)]
+    values = extract_log_mels(
+        items,
+        settings,
+        n_jobs=int(parameters.get("n_jobs", -1)),
+        chunk_size=int(parameters.get("chunk_size", 64)),
+    )
+    return array_to_frame(file_ids, values, column="log_mel")
+
+
+def _training_mask(log_mel: pd.DataFrame, file_index: pd.DataFrame) -> np.ndarray:
+    split = file_index.set_index("file_id")["split"]
+    aligned = split.reindex(log_mel["file_id"].astype(str))
+    if aligned.isna().any():
+        unknown = aligned.index[aligned.isna()][:3].tolist()
+        raise KeyError(f"log_mel has files that file_index lacks, e.g. {unknown}")
+    return (aligned == "train").to_numpy()
+
+
+def compute_feature_stats(
+    log_mel: pd.DataFrame, file_index: pd.DataFrame, parameters: dict
+) -> pd.DataFrame:
+    """Per-mel-bin mean and std over all frames of the training files (split == train) only."""
+    n_mels = int(parameters["n_mels"])
+    mean, std = standardisation_statistics(
+        lambda: iter_feature_blocks(log_mel, n_mels), _training_mask(log_mel, file_index)
+    )
+    return pd.DataFrame({"mel": np.arange(n_mels, dtype=np.int64), "mean": mean, "std": std})
+
+
+def compute_tmax_features(
+    log_mel: pd.DataFrame, feature_stats: pd.DataFrame, parameters: dict
+) -> pd.DataFrame:
+    """Temporal maximum of the standardised log-mel of every file (the valve term, eq. 4)."""
+    n_mels = int(parameters["n_mels"])
+    stats = feature_stats.sort_values("mel")
+    mean = stats["mean"].to_numpy(dtype=np.float64)
+    std = stats["std"].to_numpy(dtype=np.float64)
+    if len(mean) != n_mels:
+        raise ValueError(f"feature_stats has {len(mean)} mel bins, parameters say {n_mels}")
+    maxima = temporal_maxima(iter_feature_blocks(log_mel, n_mels), len(log_mel), mean, std)
+    columns = {f"tmax_{m:03d}": maxima[:, m] for m in range(n_mels)}
+    return pd.DataFrame({"file_id": log_mel["file_id"].astype(str).to_numpy(), **columns})

@@ -1,0 +1,129 @@
+"""The `features` pipeline on a tiny DCASE 2021-layout data set, through the project catalog."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import yaml
+from kedro.io import DataCatalog
+from kedro.runner import SequentialRunner
+from kedro_datasets.partitions import PartitionedDataset
+
+from subcluster_adacos_asd.feature_table import frame_to_array
+from subcluster_adacos_asd.log_mel import LogMelSettings, load_log_mel
+from subcluster_adacos_asd.pipelines.features.nodes import build_file_index
+from subcluster_adacos_asd.pipelines.features.pipeline import create_pipeline
+
+PROJECT = Path(__file__).resolve().parents[3]
+TOYCAR_2023 = Path("/work/shared/data/real/dcase2023_t2_dev")
+N_FRAMES = 32  # 1 s clips keep the test quick
+
+
+def _conf(name: str) -> dict:
+    return yaml.safe_load((PROJECT / "conf" / "base" / name).read_text())
+
+
+def _write_dataset(root: Path) -> dict[str, float]:
+    """2021 layout, two machine types; test clips are loud so they would move the statistics."""
+    rng = np.random.default_rng(0)
+    loudness = {}
+    for machine in ("fan", "valve"):
+        names = [
+            ("train", f"section_00_source_train_normal_{i:04d}_speed_{i % 2}") for i in range(3)
+        ]
+        names.append(("train", "section_01_target_train_normal_0000_speed_9"))
+        names.append(("source_test", "section_00_source_test_normal_0000"))
+        names.append(("source_test", "section_00_source_test_anomaly_0001"))
+        names.append(("target_test", "section_01_target_test_anomaly_0000_speed_9"))
+        for split, name in names:
+            level = 0.01 if split == "train" else 0.9
+            (root / machine / split).mkdir(parents=True, exist_ok=True)
+            samples = level * rng.uniform(-1, 1, 16000)
+            soundfile.write(
+                root / machine / split / f"{name}.wav", samples, 16000, subtype="PCM_16"
+            )
+            loudness[f"{machine}/{split}/{name}"] = level
+    return loudness
+
+
+def _catalog(tmp_path: Path, raw: Path, parameters: dict) -> DataCatalog:
+    """The project's raw_audio and features catalog entries, with paths moved into tmp_path."""
+    config = {**_conf("catalog_raw.yml"), **_conf("catalog_features.yml")}
+    config["raw_audio"]["path"] = str(raw)
+    for name in ("file_index", "log_mel", "feature_stats", "tmax_features"):
+        config[name]["filepath"] = str(tmp_path / "out" / f"{name}.parquet")
+    catalog = DataCatalog.from_config(config)
+    catalog["params:features"] = parameters
+    return catalog
+
+
+def test_features_pipeline_on_a_tiny_data_set(tmp_path):
+    raw = tmp_path / "raw"
+    loudness = _write_dataset(raw)
+    parameters = {**_conf("parameters_features.yml")["features"], "n_frames": N_FRAMES, "n_jobs": 2}
+    catalog = _catalog(tmp_path, raw, parameters)
+
+    SequentialRunner().run(create_pipeline(), catalog)
+
+    index = catalog.load("file_index")
+    assert sorted(index["file_id"]) == sorted(loudness) == index["file_id"].tolist()
+    assert index["split"].value_counts().to_dict() == {"train": 8, "test": 6}
+    assert set(index["section_class"]) == {
+        "fan_section_00",
+        "fan_section_01",
+        "valve_section_00",
+        "valve_section_01",
+    }
+    assert all(Path(p).is_absolute() and Path(p).is_file() for p in index["path"])
+
+    log_mel_frame = catalog.load("log_mel")
+    assert log_mel_frame["file_id"].tolist() == index["file_id"].tolist()
+    values = frame_to_array(log_mel_frame, 128)
+    assert values.shape == (14, N_FRAMES, 128)
+    settings = LogMelSettings(n_frames=N_FRAMES)
+    first = index.iloc[0]
+    direct = load_log_mel(
+        first["path"], lambda: soundfile.read(first["path"], dtype="float32"), settings
+    )
+    np.testing.assert_allclose(values[0], direct, rtol=1e-6)
+
+    stats = catalog.load("feature_stats")
+    train = values[(index["split"] == "train").to_numpy()].reshape(-1, 128).astype(np.float64)
+    assert stats["mel"].tolist() == list(range(128))
+    np.testing.assert_allclose(stats["mean"], train.mean(axis=0), rtol=1e-9)
+    np.testing.assert_allclose(stats["std"], train.std(axis=0), rtol=1e-9)
+    # the loud test clips lie far above the training statistics
+    every = values.reshape(-1, 128).mean(axis=0)
+    assert (every - stats["mean"].to_numpy()).min() > 10.0
+
+    tmax = catalog.load("tmax_features")
+    assert tmax.columns.tolist() == ["file_id"] + [f"tmax_{m:03d}" for m in range(128)]
+    reference = ((values - stats["mean"].to_numpy()) / stats["std"].to_numpy()).max(axis=1)
+    np.testing.assert_allclose(tmax.drop(columns="file_id").to_numpy(), reference, rtol=1e-5)
+
+
+def test_pipeline_reports_the_bad_file_name(tmp_path):
+    raw = tmp_path / "raw"
+    (raw / "fan" / "train").mkdir(parents=True)
+    soundfile.write(raw / "fan" / "train" / "normal_id_00_00000000.wav", np.zeros(16000), 16000)
+    parameters = {**_conf("parameters_features.yml")["features"], "n_frames": N_FRAMES}
+    catalog = _catalog(tmp_path, raw, parameters)
+    with pytest.raises(ValueError, match=r"normal_id_00_00000000\.wav.*DCASE 2020"):
+        SequentialRunner().run(create_pipeline(), catalog)
+
+
+@pytest.mark.skipif(not TOYCAR_2023.is_dir(), reason="real DCASE 2023 ToyCar clips absent")
+def test_real_dcase2023_toycar_file_index():
+    partitions = PartitionedDataset(
+        path=str(TOYCAR_2023),
+        dataset="subcluster_adacos_asd.datasets.WavDataset",
+        filename_suffix=".wav",
+    ).load()
+    index = build_file_index(partitions, {"invalid_file_names": "error"})
+    assert index["split"].value_counts().to_dict() == {"train": 170, "test": 100}
+    assert index["domain"].value_counts().to_dict() == {"source": 210, "target": 60}
+    first = index.iloc[0]
+    assert first["path"] == str(TOYCAR_2023 / (first["file_id"] + ".wav"))
