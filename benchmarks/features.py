@@ -46,6 +46,31 @@ def write_clips(root: Path, clips: int, seconds: float, rate: int = 16000) -> No
         )
 
 
+def busy_loop(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += i * i
+    return total
+
+
+def control_speedup(workers: int, n: int = 2_000_000) -> float:
+    """Speed-up of a pure-Python busy loop on ``workers`` processes: what the cores give now.
+
+    On a machine shared with other jobs this is far below ``workers``, and so is any
+    parallel speed-up measured at the same time.
+    """
+    from joblib import Parallel, delayed
+
+    Parallel(n_jobs=workers)(delayed(busy_loop)(10) for _ in range(workers))
+    start = time.perf_counter()
+    for _ in range(2 * workers):
+        busy_loop(n)
+    serial = time.perf_counter() - start
+    start = time.perf_counter()
+    Parallel(n_jobs=workers)(delayed(busy_loop)(n) for _ in range(2 * workers))
+    return serial / (time.perf_counter() - start)
+
+
 def timed(function):
     start = time.perf_counter()
     result = function()
@@ -106,6 +131,7 @@ def main() -> None:
         frame = array_to_frame([f for f, _ in items], cold)
         arrow_added = pa.total_allocated_bytes() - arrow_before
         del frame
+        control = control_speedup(effective_n_jobs(args.n_jobs))
         get_reusable_executor().shutdown(wait=True)
 
     assert np.allclose(plain, one, atol=1e-3) and np.array_equal(one, cold)
@@ -125,6 +151,7 @@ def main() -> None:
     print(
         f"speed-up vs the faster one-process loop: warm {serial / t_warm:.2f}x, cold {serial / t_cold:.2f}x"
     )
+    print(f"control (pure-Python busy loop on {workers} processes): {control:.2f}x")
     print(f"feature array: {cold.nbytes / mib:.1f} MiB")
     print(f"tracemalloc peak in this process during the parallel run: {traced_peak / mib:.1f} MiB")
     print(f"Arrow memory added by array_to_frame: {arrow_added / mib:.2f} MiB")
