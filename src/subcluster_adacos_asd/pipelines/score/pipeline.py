@@ -1,9 +1,99 @@
-"""The `score` pipeline (placeholder until implemented)."""
+"""The `score` pipeline: GMM backends per configuration, then the ensemble (paper 2.4-2.6).
 
-from kedro.pipeline import Pipeline
+One namespaced instance per training configuration (``sc04_both`` ...) fits the GMMs of each
+snapshot and computes the score terms of every file; global nodes fit the temporal-max
+Gaussians, sum all configurations' terms per loss variant, choose a variant per machine type,
+set thresholds and decide.
+"""
+
+from kedro.pipeline import Pipeline, node
 
 from subcluster_adacos_asd.configurations import TrainingConfiguration
 
+from .nodes import (
+    choose_variants,
+    collect_system_scores,
+    compute_score_terms,
+    compute_tmax_terms,
+    decide_anomalies,
+    ensemble_variant_scores,
+    fit_configuration_backends,
+    fit_tmax_backend,
+)
+
+
+def configuration_pipeline(configuration: TrainingConfiguration) -> Pipeline:
+    """``<name>.embeddings`` + ``<name>.centres`` -> ``<name>.backends``, ``<name>.score_terms``."""
+    return Pipeline(
+        [
+            node(
+                fit_configuration_backends,
+                ["embeddings", "centres", "file_index", "params:score"],
+                "backends",
+                name="fit_backends",
+            ),
+            node(
+                compute_score_terms,
+                ["backends", "embeddings", "file_index"],
+                "score_terms",
+                name="compute_score_terms",
+            ),
+        ],
+        namespace=configuration.name,
+        inputs={"file_index"},
+        parameters={"params:score"},
+    )
+
 
 def create_pipeline(configurations: list[TrainingConfiguration], **kwargs) -> Pipeline:
-    return Pipeline([])
+    names = [c.name for c in configurations]
+    if not names:
+        return Pipeline([])
+    per_configuration = sum(
+        (configuration_pipeline(c) for c in configurations), Pipeline([])
+    )
+    ensemble = Pipeline(
+        [
+            node(
+                fit_tmax_backend,
+                ["tmax_features", "file_index", "params:score"],
+                "tmax_backend",
+                name="fit_tmax_backend",
+            ),
+            node(
+                compute_tmax_terms,
+                ["tmax_backend", "tmax_features", "file_index"],
+                "tmax_terms",
+                name="compute_tmax_terms",
+            ),
+            node(
+                ensemble_variant_scores,
+                {
+                    "file_index": "file_index",
+                    "tmax_terms": "tmax_terms",
+                    **{name: f"{name}.score_terms" for name in names},
+                },
+                "variant_scores",
+                name="ensemble_variant_scores",
+            ),
+            node(
+                choose_variants,
+                ["variant_scores", "params:score"],
+                "variant_choice",
+                name="choose_variants",
+            ),
+            node(
+                decide_anomalies,
+                ["variant_scores", "variant_choice", "params:score"],
+                ["anomaly_scores", "thresholds"],
+                name="decide_anomalies",
+            ),
+            node(
+                collect_system_scores,
+                ["variant_scores", "variant_choice", "params:score"],
+                "system_scores",
+                name="collect_system_scores",
+            ),
+        ]
+    )
+    return per_configuration + ensemble

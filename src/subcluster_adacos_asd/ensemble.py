@@ -1,0 +1,281 @@
+"""Ensemble of score terms, loss-variant choice, decision thresholds (paper 2.4-2.6). No Kedro.
+
+Every ensemble member (one configuration = sub-cluster count x loss variant, one snapshot)
+contributes its score terms (backends.py). Per loss variant, the terms are summed over all
+members of that variant (paper 2.5: plain sum over snapshots and sub-cluster counts), giving
+
+* source domain: ``score = section_term + attribute_term (+ tmax_term)``  (eqs. 2 and 4)
+* target domain: ``score = section_term + target_term``                   (eq. 3)
+
+The valve term of eq. 4 belongs to every member's score, so the sum counts it once per
+member: ``tmax_term`` below is that contribution (members x the single term), and the
+columns add up to ``score``. Each machine type then takes one loss variant (a fixed map, the
+paper's by default, or a data-driven choice). Decisions compare ``threshold_score`` (the score
+in the source domain, only the section term in the target domain, paper 2.6) with the given
+percentile of the same quantity over the normal training files of each section and domain.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from subcluster_adacos_asd.backends import TERM_COLUMNS
+from subcluster_adacos_asd.configurations import parse_configuration_name
+from subcluster_adacos_asd.metrics import harmonic_mean, roc_auc
+
+logger = logging.getLogger(__name__)
+
+SYSTEMS = ("proposed", "loss_both", "loss_sections", "dist_section", "dist_attribute",
+           "dist_target")
+# Paper 2.5: both losses for ToyCar, ToyTrain, pump, slide rail; the section loss for the rest.
+PAPER_VARIANT_CHOICE = {
+    "ToyCar": "both", "ToyTrain": "both", "pump": "both", "slider": "both",
+    "fan": "sections", "gearbox": "sections", "valve": "sections",
+}
+INDEX_COLUMNS = ["file_id", "machine_type", "section", "domain", "split", "label"]
+CHOICE_METHODS = ("fixed", "dev_auc")
+
+
+def sum_members(terms_by_configuration: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Score terms summed over snapshots and configurations of the same loss variant.
+
+    ``terms_by_configuration`` maps configuration names (``sc04_both``) to their
+    ``score_terms``. Returns ``file_id, variant, section_term, attribute_term, target_term,
+    n_members``. Every configuration must score the same files with the same snapshots count
+    per variant, or the sum would weigh files differently: that is an error naming the culprit.
+    """
+    if not terms_by_configuration:
+        raise ValueError("No configuration score terms to ensemble")
+    frames, reference = [], None
+    for name, terms in terms_by_configuration.items():
+        variant = parse_configuration_name(name).variant
+        missing = [c for c in ("file_id", "snapshot", *TERM_COLUMNS) if c not in terms.columns]
+        if missing:
+            raise ValueError(f"score terms of {name} lack columns {missing}")
+        files = set(terms["file_id"])
+        if reference is None:
+            reference = (name, files)
+        elif files != reference[1]:
+            only = sorted(files ^ reference[1])[:1]
+            raise ValueError(
+                f"score terms of {name} and {reference[0]} cover different files, e.g. {only}"
+            )
+        if terms.duplicated(["file_id", "snapshot"]).any():
+            raise ValueError(f"score terms of {name} hold a file twice for one snapshot")
+        frames.append(terms[["file_id", *TERM_COLUMNS]].assign(variant=variant))
+    members = pd.concat(frames, ignore_index=True)
+    grouped = members.groupby(["variant", "file_id"], sort=False)
+    sums = grouped[list(TERM_COLUMNS)].sum(min_count=1)
+    sums["n_members"] = grouped.size()
+    sums = sums.reset_index()
+    for variant, counts in sums.groupby("variant")["n_members"]:
+        if counts.nunique() != 1:
+            raise ValueError(
+                f"Variant {variant!r}: files have different numbers of ensemble members "
+                f"{sorted(counts.unique())}; a snapshot is missing for some files"
+            )
+    return sums[["file_id", "variant", *TERM_COLUMNS, "n_members"]]
+
+
+def variant_scores(
+    member_sums: pd.DataFrame, file_index: pd.DataFrame, tmax_terms: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Per file and variant: the terms, the tmax contribution, ``score`` and ``threshold_score``.
+
+    Rows follow ``file_index``'s order; files of the index without scores are an error.
+    """
+    index = file_index[INDEX_COLUMNS]
+    frame = index.merge(member_sums, on="file_id", how="left", validate="one_to_many")
+    unscored = frame["variant"].isna()
+    if unscored.any():
+        raise ValueError(
+            f"{int(unscored.sum())} files of the file index have no score terms, e.g. "
+            f"{frame.loc[unscored, 'file_id'].iloc[0]!r}"
+        )
+    if tmax_terms is not None and len(tmax_terms):
+        frame = frame.merge(tmax_terms[["file_id", "tmax_term"]], on="file_id", how="left")
+        frame["tmax_term"] = frame["tmax_term"] * frame["n_members"]
+    else:
+        frame["tmax_term"] = np.nan
+    source = (frame["domain"] == "source").to_numpy()
+    second = np.where(source, frame["attribute_term"], frame["target_term"])
+    frame["score"] = (
+        frame["section_term"].to_numpy()
+        + np.nan_to_num(second.astype(float), nan=0.0)
+        + frame["tmax_term"].fillna(0.0).to_numpy()
+    )
+    frame["threshold_score"] = np.where(source, frame["score"], frame["section_term"])
+    return frame.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------
+# variant choice
+
+
+def choose_variants(
+    scores: pd.DataFrame,
+    method: str = "fixed",
+    fixed: Mapping[str, str] | None = None,
+    default: str = "both",
+) -> dict[str, str]:
+    """The loss variant each machine type uses: ``{machine_type: variant}``.
+
+    ``fixed``: the map (the paper's by default), ``default`` for types not in it. ``dev_auc``:
+    the variant with the higher harmonic-mean AUC over the sections and domains of the machine
+    type's labelled test files. **This uses test labels**: on the development set it is an
+    oracle choice (as in the paper, whose choice came from development-set results); the
+    evaluation set has no labels, so its machine types fall back to the fixed map. Where a
+    chosen variant was not trained, the other one is used.
+    """
+    if method not in CHOICE_METHODS:
+        raise ValueError(f"variant choice method must be one of {CHOICE_METHODS}, got {method!r}")
+    fixed = dict(PAPER_VARIANT_CHOICE if fixed is None else fixed)
+    available = sorted(pd.unique(scores["variant"]))
+    choice = {}
+    for machine_type in sorted(pd.unique(scores["machine_type"])):
+        preferred = fixed.get(machine_type, default)
+        if method == "dev_auc":
+            measured = {
+                v: _harmonic_mean_auc(
+                    scores[(scores["machine_type"] == machine_type) & (scores["variant"] == v)]
+                )
+                for v in available
+            }
+            measured = {v: m for v, m in measured.items() if np.isfinite(m)}
+            if measured:
+                best = max(measured.values())
+                winners = [v for v, m in measured.items() if m == best]
+                preferred = preferred if preferred in winners else winners[0]
+                logger.info("variant choice %s: %s -> %s", machine_type, measured, preferred)
+        if preferred not in available:
+            logger.warning(
+                "%s: variant %r was not trained; using %r", machine_type, preferred, available[0]
+            )
+            preferred = available[0]
+        choice[machine_type] = preferred
+    return choice
+
+
+def _harmonic_mean_auc(rows: pd.DataFrame) -> float:
+    labelled = rows[(rows["split"] == "test") & rows["label"].isin(["normal", "anomaly"])]
+    aucs = []
+    for _, group in labelled.groupby(["section", "domain"]):
+        y_true = (group["label"] == "anomaly").to_numpy(dtype=int)
+        if 0 < y_true.sum() < len(y_true):
+            aucs.append(roc_auc(y_true, group["score"].to_numpy()))
+    return harmonic_mean(aucs) if aucs else float("nan")
+
+
+# --------------------------------------------------------------------------------------------
+# thresholds and decisions
+
+
+def thresholds(scores: pd.DataFrame, percentile: float = 90.0, column: str = "threshold_score"
+               ) -> pd.DataFrame:
+    """``machine_type, section, domain, threshold``: the percentile of ``column`` over the normal
+    training files of each section and domain (paper 2.6). Rows with NaN ``column`` are skipped.
+    """
+    if not 0 <= percentile <= 100:
+        raise ValueError(f"threshold percentile must be within [0, 100], got {percentile}")
+    normal_train = scores[
+        (scores["split"] == "train") & (scores["label"] == "normal") & scores[column].notna()
+    ]
+    keys = ["machine_type", "section", "domain"]
+    result = (
+        normal_train.groupby(keys, sort=True)[column]
+        .apply(lambda values: float(np.percentile(values.to_numpy(dtype=float), percentile)))
+        .rename("threshold")
+        .reset_index()
+    )
+    return result[[*keys, "threshold"]]
+
+
+def decide(scores: pd.DataFrame, threshold_table: pd.DataFrame,
+           column: str = "threshold_score") -> pd.DataFrame:
+    """``scores`` with ``threshold`` and ``decision`` (1: ``column`` above the threshold of its
+    section and domain, 0: not; <NA> where the section and domain had no normal training file)."""
+    keys = ["machine_type", "section", "domain"]
+    frame = scores.drop(columns=["threshold", "decision"], errors="ignore").merge(
+        threshold_table[[*keys, "threshold"]], on=keys, how="left"
+    )
+    above = frame[column].to_numpy(dtype=float) > frame["threshold"].to_numpy(dtype=float)
+    unknown = frame["threshold"].isna() | frame[column].isna()
+    frame["decision"] = pd.array(np.where(unknown, pd.NA, above.astype(int)), dtype="Int64")
+    if unknown.any():
+        missing = frame.loc[frame["threshold"].isna(), keys].drop_duplicates()
+        if len(missing):
+            logger.warning("No threshold (no normal training files) for %s",
+                           missing.to_dict("records")[:5])
+    return frame
+
+
+ANOMALY_SCORE_COLUMNS = [
+    "file_id", "machine_type", "section", "domain", "split", "label", "variant", "score",
+    "threshold_score", "threshold", "decision", "section_term", "attribute_term",
+    "target_term", "tmax_term",
+]
+
+
+def anomaly_scores(
+    scores: pd.DataFrame, variant_choice: Mapping[str, str], percentile: float = 90.0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The proposed system: each machine type's chosen variant, thresholds and decisions.
+
+    Returns ``(anomaly_scores, thresholds)`` as in docs/data_contracts.md.
+    """
+    chosen = _chosen_rows(scores, variant_choice)
+    table = thresholds(chosen, percentile)
+    decided = decide(chosen, table)
+    return decided[ANOMALY_SCORE_COLUMNS].reset_index(drop=True), table
+
+
+def _chosen_rows(scores: pd.DataFrame, variant_choice: Mapping[str, str]) -> pd.DataFrame:
+    unchosen = sorted(set(pd.unique(scores["machine_type"])) - set(variant_choice))
+    if unchosen:
+        raise ValueError(f"No loss variant chosen for machine types {unchosen}")
+    wanted = scores["machine_type"].map(dict(variant_choice))
+    return scores[scores["variant"] == wanted].reset_index(drop=True)
+
+
+def system_scores(
+    scores: pd.DataFrame, variant_choice: Mapping[str, str], percentile: float = 90.0
+) -> pd.DataFrame:
+    """Long ``file_id, system, score, decision`` of every system of the evaluation.
+
+    ``proposed``: the chosen variant per machine type; ``loss_<variant>``: one variant for all
+    machine types; ``dist_<term>``: one distribution's term alone, summed over the proposed
+    ensemble (Table 3; files where the term does not apply are left out). Decisions follow
+    the same percentile rule on each system's own training scores; ``dist_target`` has none,
+    since its training files are the target GMM's means (paper 2.6).
+    """
+    parts = []
+
+    def add(system: str, rows: pd.DataFrame, column: str, threshold_column: str | None):
+        rows = rows[rows[column].notna()]
+        if threshold_column is None:
+            decision = pd.array([pd.NA] * len(rows), dtype="Int64")
+        else:
+            decided = decide(rows, thresholds(rows, percentile, threshold_column),
+                             threshold_column)
+            decision = decided["decision"].array
+        parts.append(pd.DataFrame({
+            "file_id": rows["file_id"].to_numpy(),
+            "system": system,
+            "score": rows[column].to_numpy(dtype=float),
+            "decision": decision,
+        }))
+
+    chosen = _chosen_rows(scores, variant_choice)
+    add("proposed", chosen, "score", "threshold_score")
+    for variant in sorted(pd.unique(scores["variant"])):
+        add(f"loss_{variant}", scores[scores["variant"] == variant], "score", "threshold_score")
+    add("dist_section", chosen, "section_term", "section_term")
+    add("dist_attribute", chosen, "attribute_term", "attribute_term")
+    add("dist_target", chosen, "target_term", None)
+    result = pd.concat(parts, ignore_index=True)
+    result["decision"] = result["decision"].astype("Int64")
+    return result

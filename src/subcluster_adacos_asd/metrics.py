@@ -1,0 +1,164 @@
+"""DCASE 2021 task 2 metrics, computed exactly as the official evaluator computes them. No Kedro.
+
+The official ``dcase2021_task2_evaluator.py`` (github.com/y-kawagu/dcase2021_task2_evaluator)
+computes, per machine type, section and domain:
+
+* ``AUC  = sklearn.metrics.roc_auc_score(y_true, y_pred)``
+* ``pAUC = sklearn.metrics.roc_auc_score(y_true, y_pred, max_fpr=0.1)`` -- note that sklearn
+  returns the McClish-standardised partial AUC, ``0.5 * (1 + (A - A_min) / (A_max - A_min))``
+  with the raw area ``A = int_0^0.1 TPR dFPR``, ``A_min = 0.1**2 / 2`` (the chance diagonal)
+  and ``A_max = 0.1``. So the official pAUC is that standardised value, not ``A / 0.1`` as the
+  task description's formula reads; :func:`partial_roc_auc` returns the official value and
+  :func:`partial_roc_auc_unstandardised` the ``A / max_fpr`` variant for comparison.
+* precision, recall, F1 of the decisions from ``confusion_matrix``, each denominator floored
+  at ``sys.float_info.epsilon``;
+* harmonic means (``scipy.stats.hmean``) of each metric over sections and domains per machine
+  type, and over everything, each value floored at epsilon.
+
+The challenge's official score (ranking) is the harmonic mean of all AUCs and pAUCs together
+over every machine type, section and domain.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+import scipy.stats
+from sklearn import metrics as sk_metrics
+
+MAX_FPR = 0.1
+EPSILON = sys.float_info.epsilon
+METRIC_COLUMNS = ("AUC", "pAUC", "precision", "recall", "F1")
+LABELLED = ("normal", "anomaly")
+
+
+def roc_auc(y_true, scores) -> float:
+    """Area under the ROC curve (higher score = more anomalous; label 1 = anomaly)."""
+    return float(sk_metrics.roc_auc_score(y_true, scores))
+
+
+def partial_roc_auc(y_true, scores, max_fpr: float = MAX_FPR) -> float:
+    """The official DCASE pAUC: sklearn's McClish-standardised partial AUC up to ``max_fpr``."""
+    return float(sk_metrics.roc_auc_score(y_true, scores, max_fpr=max_fpr))
+
+
+def partial_roc_auc_unstandardised(y_true, scores, max_fpr: float = MAX_FPR) -> float:
+    """``int_0^max_fpr TPR dFPR / max_fpr`` on the ROC curve interpolated linearly at ``max_fpr``.
+
+    Not what the official evaluator reports; kept to show the difference (see module docstring).
+    """
+    fpr, tpr, _ = sk_metrics.roc_curve(y_true, scores)
+    if not 0 < max_fpr <= 1:
+        raise ValueError(f"max_fpr must be in (0, 1], got {max_fpr}")
+    stop = int(np.searchsorted(fpr, max_fpr, side="right"))
+    if stop == len(fpr):
+        return float(sk_metrics.auc(fpr, tpr) / max_fpr)
+    # the last point at or below max_fpr and the first above it: a strictly rising pair
+    tpr_at_max = np.interp(max_fpr, fpr[stop - 1 : stop + 1], tpr[stop - 1 : stop + 1])
+    x = np.concatenate([fpr[:stop], [max_fpr]])
+    y = np.concatenate([tpr[:stop], [tpr_at_max]])
+    return float(sk_metrics.auc(x, y) / max_fpr)
+
+
+def decision_metrics(y_true, decisions) -> dict[str, float]:
+    """Precision, recall and F1 of 0/1 decisions, with the official evaluator's epsilon guards."""
+    tn, fp, fn, tp = sk_metrics.confusion_matrix(
+        np.asarray(y_true, dtype=int), np.asarray(decisions, dtype=int), labels=[0, 1]
+    ).ravel()
+    precision = tp / max(tp + fp, EPSILON)
+    recall = tp / max(tp + fn, EPSILON)
+    f1 = 2.0 * precision * recall / max(precision + recall, EPSILON)
+    return {"precision": float(precision), "recall": float(recall), "F1": float(f1)}
+
+
+def harmonic_mean(values: Iterable[float]) -> float:
+    """Harmonic mean as the evaluator takes it: NaNs dropped, each value floored at epsilon."""
+    values = np.asarray(list(values), dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return float("nan")
+    return float(scipy.stats.hmean(np.maximum(values, EPSILON)))
+
+
+def section_metrics(
+    system_scores: pd.DataFrame, file_index: pd.DataFrame, max_fpr: float = MAX_FPR
+) -> pd.DataFrame:
+    """One row per system, machine type, section and domain of labelled test files.
+
+    Columns ``system, machine_type, section, domain, n_normal, n_anomaly, AUC, pAUC,
+    precision, recall, F1``; decision metrics are NaN where a system has no decisions.
+    Sections whose test files are all of one label are left out (no ROC exists).
+    """
+    index = file_index[["file_id", "machine_type", "section", "domain", "split", "label"]]
+    frame = system_scores.merge(index, on="file_id", how="inner")
+    frame = frame[(frame["split"] == "test") & frame["label"].isin(LABELLED)]
+    frame = frame[frame["score"].notna()]
+    rows = []
+    keys = ["system", "machine_type", "section", "domain"]
+    for key, group in frame.groupby(keys, sort=True):
+        y_true = (group["label"] == "anomaly").to_numpy(dtype=int)
+        n_anomaly = int(y_true.sum())
+        if n_anomaly in (0, len(y_true)):
+            continue
+        y_score = group["score"].to_numpy(dtype=float)
+        row = dict(zip(keys, key, strict=True))
+        row.update(
+            n_normal=len(y_true) - n_anomaly,
+            n_anomaly=n_anomaly,
+            AUC=roc_auc(y_true, y_score),
+            pAUC=partial_roc_auc(y_true, y_score, max_fpr),
+        )
+        decisions = group["decision"] if "decision" in group else pd.Series(dtype="Int64")
+        if len(decisions) and decisions.notna().all():
+            row.update(decision_metrics(y_true, decisions.to_numpy(dtype=int)))
+        else:
+            row.update(precision=np.nan, recall=np.nan, F1=np.nan)
+        rows.append(row)
+    columns = [*keys, "n_normal", "n_anomaly", *METRIC_COLUMNS]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def harmonic_means(per_section: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Harmonic mean of each metric over the rows of every ``by`` group (e.g. system, domain)."""
+    if per_section.empty:
+        return pd.DataFrame(columns=[*by, *METRIC_COLUMNS])
+    return (
+        per_section.groupby(by, sort=True)[list(METRIC_COLUMNS)]
+        .agg(harmonic_mean)
+        .reset_index()
+    )
+
+
+def official_scores(per_section: pd.DataFrame) -> pd.DataFrame:
+    """``system, official_score``: harmonic mean of all AUCs and pAUCs of a system together."""
+    rows = [
+        {"system": system, "official_score": harmonic_mean(
+            np.concatenate([group["AUC"].to_numpy(), group["pAUC"].to_numpy()]))}
+        for system, group in per_section.groupby("system", sort=True)
+    ]
+    return pd.DataFrame(rows, columns=["system", "official_score"])
+
+
+def summary(per_section: pd.DataFrame) -> pd.DataFrame:
+    """Harmonic means at every level the paper and the evaluator report, one long table.
+
+    Columns ``system, machine_type, domain, AUC, pAUC, precision, recall, F1``, with ``all``
+    where a level is pooled: (type, domain) as Tables 3-5, (type, all) as the evaluator and
+    Table 2, (all, domain), and (all, all) as the evaluator's overall line.
+    """
+    levels = []
+    for by, fill in (
+        (["system", "machine_type", "domain"], {}),
+        (["system", "machine_type"], {"domain": "all"}),
+        (["system", "domain"], {"machine_type": "all"}),
+        (["system"], {"machine_type": "all", "domain": "all"}),
+    ):
+        level = harmonic_means(per_section, by)
+        for column, value in fill.items():
+            level[column] = value
+        levels.append(level)
+    columns = ["system", "machine_type", "domain", *METRIC_COLUMNS]
+    return pd.concat([level[columns] for level in levels], ignore_index=True)

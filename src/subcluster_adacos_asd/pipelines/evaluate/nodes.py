@@ -1,0 +1,117 @@
+"""Nodes of the `evaluate` pipeline: thin wrappers over metrics.py and reporting.py."""
+
+from __future__ import annotations
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from subcluster_adacos_asd import metrics, reporting
+
+PAUC_NOTE = (
+    "pAUC as the official DCASE 2021 evaluator computes it: sklearn roc_auc_score with "
+    "max_fpr={max_fpr}, i.e. the McClish-standardised partial AUC."
+)
+
+
+def combine_system_scores(system_scores: pd.DataFrame, baseline_scores: pd.DataFrame
+                          ) -> pd.DataFrame:
+    """All systems in one long frame; a system name in both inputs is an error."""
+    columns = ["file_id", "system", "score", "decision"]
+    for name, frame in (("system_scores", system_scores), ("baseline_scores", baseline_scores)):
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise ValueError(f"{name} lacks columns {missing}")
+    clash = set(system_scores["system"]) & set(baseline_scores["system"])
+    if clash:
+        raise ValueError(f"systems {sorted(clash)} appear in system_scores and baseline_scores")
+    combined = pd.concat([system_scores[columns], baseline_scores[columns]], ignore_index=True)
+    combined["decision"] = combined["decision"].astype("Int64")
+    return combined
+
+
+def compute_section_metrics(all_scores: pd.DataFrame, file_index: pd.DataFrame,
+                            parameters: dict) -> pd.DataFrame:
+    """AUC, pAUC, precision, recall, F1 per system, machine type, section and domain."""
+    return metrics.section_metrics(all_scores, file_index, parameters["max_fpr"])
+
+
+def summarise_metrics(per_section: pd.DataFrame, parameters: dict
+                      ) -> tuple[dict, pd.DataFrame]:
+    """``metrics`` (JSON: per system the official score and harmonic means at every level,
+    and the per-section values) and the long summary table (CSV)."""
+    summary = metrics.summary(per_section)
+    official = metrics.official_scores(per_section)
+    report = {
+        "max_fpr": parameters["max_fpr"],
+        "pauc": PAUC_NOTE.format(max_fpr=parameters["max_fpr"]),
+        "official_score": "harmonic mean of all AUCs and pAUCs of a system together",
+        "systems": {},
+    }
+    for system in sorted(per_section["system"].unique()):
+        rows = summary[summary["system"] == system]
+        level = {}
+        for record in rows.to_dict("records"):
+            values = {m: record[m] for m in metrics.METRIC_COLUMNS}
+            level.setdefault(record["machine_type"], {})[record["domain"]] = values
+        report["systems"][system] = {
+            "official_score": float(
+                official.loc[official["system"] == system, "official_score"].iloc[0]),
+            "harmonic_means": level,
+            "sections": per_section[per_section["system"] == system]
+            .drop(columns="system").to_dict("records"),
+        }
+    return reporting.nan_to_none(report), summary
+
+
+def build_tables(per_section: pd.DataFrame, summary: pd.DataFrame, parameters: dict
+                 ) -> tuple[str, pd.DataFrame, str, pd.DataFrame, str, pd.DataFrame, str,
+                            pd.DataFrame]:
+    """Overview, Table 2 (systems per section), 3 (distributions) and 4 (losses): Markdown
+    and CSV each."""
+    official = metrics.official_scores(per_section)
+    note = PAUC_NOTE.format(max_fpr=parameters["max_fpr"])
+    overview = reporting.table_overview(summary, official)
+    systems_table2 = reporting.comparison_systems(per_section["system"].unique())
+    table2 = reporting.table_per_section(per_section, summary, systems_table2)
+    table3_systems = ["dist_section", "dist_attribute", "dist_target", "proposed"]
+    table3 = reporting.table_per_type_and_domain(summary, table3_systems)
+    table4_systems = ["loss_sections", "loss_both", "proposed"]
+    table4 = reporting.table_per_type_and_domain(summary, table4_systems)
+
+    def caption(systems):
+        return note + "\n\n" + reporting.describe_systems(systems)
+
+    return (
+        reporting.markdown_table(
+            overview, "Overview: harmonic means and official score per system",
+            caption(overview["system"]) + "\n\nofficial score: harmonic mean of all AUCs and "
+            "pAUCs over machine types, sections and domains."),
+        overview,
+        reporting.markdown_table(
+            table2, "AUC and pAUC per section and domain (paper Table 2)",
+            caption(systems_table2)),
+        table2,
+        reporting.markdown_table(
+            table3, "Harmonic means per distribution (paper Table 3)", caption(table3_systems)),
+        table3,
+        reporting.markdown_table(
+            table4, "Harmonic means per loss variant (paper Table 4)", caption(table4_systems)),
+        table4,
+    )
+
+
+def plot_roc_curves(all_scores: pd.DataFrame, file_index: pd.DataFrame, parameters: dict
+                    ) -> dict[str, Figure]:
+    """ROC curves per machine type (grid of domains x sections), one curve per system."""
+    return reporting.roc_curve_figures(all_scores, file_index, parameters["roc_systems"])
+
+
+def plot_score_histograms(anomaly_scores: pd.DataFrame, parameters: dict) -> dict[str, Figure]:
+    """Score histograms of the proposed system with its decision thresholds."""
+    return reporting.score_histogram_figures(anomaly_scores, parameters["histogram_bins"])
+
+
+def write_submission(anomaly_scores: pd.DataFrame, file_index: pd.DataFrame
+                     ) -> dict[str, pd.DataFrame]:
+    """DCASE 2021 submission CSVs of the proposed system, one partition per file."""
+    return reporting.submission_files(anomaly_scores, file_index)

@@ -1,0 +1,323 @@
+"""Result tables (Markdown and CSV), figures and DCASE submission files. No Kedro.
+
+Tables are shaped like the paper's: Table 2 (AUC/pAUC per section and domain, a column pair
+per system, harmonic mean per machine type), Table 3 (each distribution of the ensemble alone
+vs the proposed ensemble) and Table 4 (each loss variant vs the proposed ensemble), both as
+harmonic means per machine type and domain. CSV tables hold fractions (0..1) at full
+precision; Markdown tables show percentages like the paper.
+
+Figures use matplotlib's object API (``matplotlib.figure.Figure``), never pyplot state, so
+nodes stay free of global side effects; Kedro's ``MatplotlibDataset`` saves them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from sklearn.metrics import roc_curve
+
+from subcluster_adacos_asd.metrics import LABELLED, METRIC_COLUMNS
+
+logger = logging.getLogger(__name__)
+
+DOMAINS = ("source", "target")
+# How the paper names what our systems compute (table captions).
+SYSTEM_DESCRIPTIONS = {
+    "proposed": "proposed ensemble (per machine type the chosen loss variant)",
+    "loss_both": "ensemble of networks trained with both losses (sections and attributes)",
+    "loss_sections": "ensemble of networks trained with the section loss only",
+    "dist_section": "section GMM term alone, P(.|s,k)",
+    "dist_attribute": "attribute GMM term alone, P(.|a,k) (source domain)",
+    "dist_target": "target-sample GMM term alone, P(.|X_target(s),k) (target domain)",
+    "autoencoder": "DCASE 2021 autoencoder baseline",
+    "mobilenetv2": "DCASE 2021 MobileNetV2 baseline",
+}
+PROPOSED_COMPONENTS = {
+    "proposed", "loss_both", "loss_sections", "dist_section", "dist_attribute", "dist_target",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# tables
+
+
+def _pair_columns(systems: Sequence[str]) -> list[str]:
+    return [f"{system} {metric}" for system in systems for metric in ("AUC", "pAUC")]
+
+
+def _present(systems: Iterable[str], available: Iterable[str]) -> list[str]:
+    available = set(available)
+    return [s for s in systems if s in available]
+
+
+def comparison_systems(available: Iterable[str]) -> list[str]:
+    """Table 2's columns: every system that is not a part of the proposed one, then proposed."""
+    available = list(dict.fromkeys(available))
+    others = sorted(s for s in available if s not in PROPOSED_COMPONENTS)
+    return others + _present(["proposed"], available)
+
+
+def table_per_section(per_section: pd.DataFrame, summary: pd.DataFrame,
+                      systems: Sequence[str]) -> pd.DataFrame:
+    """Table 2: one row per machine type, section and domain, then the type's harmonic mean."""
+    systems = _present(systems, per_section["system"])
+    columns = ["machine_type", "section", "domain", *_pair_columns(systems)]
+    chosen = per_section[per_section["system"].isin(systems)]
+    if chosen.empty:
+        return pd.DataFrame(columns=columns)
+    wide = chosen.pivot_table(index=["machine_type", "domain", "section"], columns="system",
+                              values=["AUC", "pAUC"], aggfunc="first")
+    rows = []
+    for machine_type in sorted(chosen["machine_type"].unique(), key=str.lower):
+        part = wide.loc[machine_type]
+        for domain, section in part.index:
+            row = {"machine_type": machine_type, "section": f"{int(section):02d}",
+                   "domain": domain}
+            for system in systems:
+                for metric in ("AUC", "pAUC"):
+                    row[f"{system} {metric}"] = part.get((metric, system), {}).get(
+                        (domain, section), np.nan)
+            rows.append(row)
+        rows.append(_summary_row(summary, systems, machine_type, "all",
+                                 {"section": "harmonic mean", "domain": ""}))
+    rows.append(_summary_row(summary, systems, "all", "all",
+                             {"section": "harmonic mean", "domain": "all"}))
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _summary_row(summary, systems, machine_type, domain, extra) -> dict:
+    row = {"machine_type": machine_type, **extra}
+    for system in systems:
+        match = summary[(summary["system"] == system) & (summary["machine_type"] == machine_type)
+                        & (summary["domain"] == domain)]
+        for metric in ("AUC", "pAUC"):
+            row[f"{system} {metric}"] = float(match[metric].iloc[0]) if len(match) else np.nan
+    return row
+
+
+def table_per_type_and_domain(summary: pd.DataFrame, systems: Sequence[str]) -> pd.DataFrame:
+    """Tables 3-5: harmonic means per machine type and domain, then over all machine types."""
+    systems = _present(systems, summary["system"])
+    columns = ["machine_type", "domain", *_pair_columns(systems)]
+    chosen = summary[summary["system"].isin(systems) & summary["domain"].isin(DOMAINS)]
+    types = sorted((t for t in chosen["machine_type"].unique() if t != "all"), key=str.lower)
+    rows = []
+    for machine_type in [*types, "all"]:
+        for domain in DOMAINS:
+            if ((chosen["machine_type"] == machine_type) & (chosen["domain"] == domain)).any():
+                rows.append(_summary_row(chosen, systems, machine_type, domain,
+                                         {"domain": domain}))
+    return pd.DataFrame(rows, columns=columns)
+
+
+def table_overview(summary: pd.DataFrame, official: pd.DataFrame) -> pd.DataFrame:
+    """One row per system: official score, overall and per-domain harmonic means."""
+    rows = []
+    for system in sorted(summary["system"].unique(), key=_system_order):
+        row = {"system": system}
+        match = official[official["system"] == system]
+        row["official score"] = float(match["official_score"].iloc[0]) if len(match) else np.nan
+        for domain in ("all", *DOMAINS):
+            level = summary[(summary["system"] == system) & (summary["machine_type"] == "all")
+                            & (summary["domain"] == domain)]
+            for metric in METRIC_COLUMNS:
+                if domain != "all" and metric not in ("AUC", "pAUC"):
+                    continue
+                name = metric if domain == "all" else f"{domain} {metric}"
+                row[name] = float(level[metric].iloc[0]) if len(level) else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _system_order(system: str) -> tuple:
+    order = ["proposed", "loss_both", "loss_sections", "dist_section", "dist_attribute",
+             "dist_target"]
+    return (order.index(system), "") if system in order else (len(order), system)
+
+
+def markdown_table(frame: pd.DataFrame, title: str = "", caption: str = "",
+                   text_columns: Iterable[str] = ("machine_type", "section", "domain", "system"),
+                   ) -> str:
+    """A GitHub Markdown table; numbers as percentages with two decimals, NaN as ``-``."""
+    text_columns = set(text_columns)
+
+    def cell(column, value) -> str:
+        if column in text_columns or isinstance(value, str):
+            return str(value)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "-"
+        return f"{100.0 * float(value):.2f}%"
+
+    header = [str(c) for c in frame.columns]
+    lines = []
+    if title:
+        lines += [f"# {title}", ""]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "|".join("---" if c in text_columns else "---:" for c in frame.columns)
+                 + "|")
+    for record in frame.itertuples(index=False):
+        lines.append("| " + " | ".join(cell(c, v) for c, v in zip(frame.columns, record,
+                                                                     strict=True)) + " |")
+    if caption:
+        lines += ["", caption]
+    return "\n".join(lines) + "\n"
+
+
+def describe_systems(systems: Iterable[str]) -> str:
+    """A caption line per system, saying what each column is."""
+    return "\n".join(f"- `{s}`: {SYSTEM_DESCRIPTIONS.get(s, 'system from baseline_scores')}"
+                     for s in systems)
+
+
+# --------------------------------------------------------------------------------------------
+# figures
+
+
+def _labelled_test(scores: pd.DataFrame, file_index: pd.DataFrame) -> pd.DataFrame:
+    index = file_index[["file_id", "machine_type", "section", "domain", "split", "label"]]
+    frame = scores.merge(index, on="file_id", how="inner")
+    return frame[(frame["split"] == "test") & frame["label"].isin(LABELLED)
+                 & frame["score"].notna()]
+
+
+def roc_curve_figures(system_scores: pd.DataFrame, file_index: pd.DataFrame,
+                      systems: Sequence[str]) -> dict[str, Figure]:
+    """``roc_<machine_type>.png``: a grid of domains x sections, one ROC curve per system."""
+    frame = _labelled_test(system_scores, file_index)
+    systems = _present(systems, frame["system"])
+    figures = {}
+    for machine_type, rows in frame.groupby("machine_type", sort=True):
+        sections = sorted(rows["section"].unique())
+        domains = [d for d in DOMAINS if (rows["domain"] == d).any()]
+        figure = Figure(figsize=(3.2 * len(sections), 3.0 * len(domains)), layout="constrained")
+        axes = np.atleast_2d(figure.subplots(len(domains), len(sections), squeeze=False))
+        for i, domain in enumerate(domains):
+            for j, section in enumerate(sections):
+                ax = axes[i, j]
+                cell = rows[(rows["domain"] == domain) & (rows["section"] == section)]
+                for system in systems:
+                    part = cell[cell["system"] == system]
+                    y_true = (part["label"] == "anomaly").to_numpy(dtype=int)
+                    if len(part) == 0 or y_true.min() == y_true.max():
+                        continue
+                    fpr, tpr, _ = roc_curve(y_true, part["score"].to_numpy(dtype=float))
+                    ax.plot(fpr, tpr, label=system, linewidth=1.2)
+                ax.plot([0, 1], [0, 1], color="0.7", linestyle=":", linewidth=0.8)
+                ax.axvline(0.1, color="0.8", linewidth=0.8)
+                ax.set_title(f"section {int(section):02d}, {domain}", fontsize=9)
+                ax.set_xlabel("false positive rate", fontsize=8)
+                ax.set_ylabel("true positive rate", fontsize=8)
+                ax.tick_params(labelsize=7)
+                if ax.lines[:-1]:
+                    ax.legend(fontsize=6, loc="lower right")
+        figure.suptitle(f"{machine_type}: ROC curves (test files)")
+        figures[f"roc_{machine_type}.png"] = figure
+    return figures
+
+
+def score_histogram_figures(anomaly_scores: pd.DataFrame, bins: int = 30) -> dict[str, Figure]:
+    """``scores_<machine_type>.png``: per domain and section, histograms of the score that the
+    decision compares (``threshold_score``) for normal training, normal and anomalous test and
+    unlabelled test files, with the decision threshold as a vertical line."""
+    groups = {
+        "train, normal": lambda f: (f["split"] == "train") & (f["label"] == "normal"),
+        "test, normal": lambda f: (f["split"] == "test") & (f["label"] == "normal"),
+        "test, anomaly": lambda f: (f["split"] == "test") & (f["label"] == "anomaly"),
+        "test, unlabelled": lambda f: (f["split"] == "test") & (f["label"] == "unknown"),
+    }
+    figures = {}
+    frame = anomaly_scores[anomaly_scores["threshold_score"].notna()]
+    for machine_type, rows in frame.groupby("machine_type", sort=True):
+        sections = sorted(rows["section"].unique())
+        domains = [d for d in DOMAINS if (rows["domain"] == d).any()]
+        figure = Figure(figsize=(3.2 * len(sections), 2.8 * len(domains)), layout="constrained")
+        axes = figure.subplots(len(domains), len(sections), squeeze=False)
+        for i, domain in enumerate(domains):
+            for j, section in enumerate(sections):
+                ax = axes[i, j]
+                cell = rows[(rows["domain"] == domain) & (rows["section"] == section)]
+                values = cell["threshold_score"].to_numpy(dtype=float)
+                if len(values) == 0:
+                    ax.set_axis_off()
+                    continue
+                edges = np.histogram_bin_edges(values, bins=bins)
+                for name, select in groups.items():
+                    part = cell.loc[select(cell), "threshold_score"].to_numpy(dtype=float)
+                    if len(part):
+                        ax.hist(part, bins=edges, alpha=0.5, density=True, label=name)
+                threshold = cell["threshold"].dropna()
+                if len(threshold):
+                    ax.axvline(float(threshold.iloc[0]), color="k", linestyle="--",
+                               linewidth=1.0, label="threshold")
+                what = "score" if domain == "source" else "section term"
+                ax.set_title(f"section {int(section):02d}, {domain}", fontsize=9)
+                ax.set_xlabel(what, fontsize=8)
+                ax.tick_params(labelsize=7)
+                ax.legend(fontsize=6)
+        figure.suptitle(f"{machine_type}: scores compared with the decision threshold")
+        figures[f"scores_{machine_type}.png"] = figure
+    return figures
+
+
+# --------------------------------------------------------------------------------------------
+# submission files
+
+
+def submission_name(kind: str, machine_type: str, section: int, domain: str) -> str:
+    """``anomaly_score_<type>_section_<SS>_<domain>_test`` (DCASE 2021 naming, no suffix)."""
+    return f"{kind}_{machine_type}_section_{int(section):02d}_{domain}_test"
+
+
+def submission_files(anomaly_scores: pd.DataFrame, file_index: pd.DataFrame
+                     ) -> dict[str, pd.DataFrame]:
+    """The DCASE submission: per machine type, section and domain of the test files, an
+    ``anomaly_score_*`` and a ``decision_result_*`` table of ``filename, value`` rows (WAV
+    basename), sorted by file name. Save without header and index.
+
+    A group whose decisions are incomplete (no threshold) gets no decision file, with a
+    warning; two test files with the same basename in one group are an error.
+    """
+    index = file_index[["file_id", "filename"]]
+    frame = anomaly_scores[anomaly_scores["split"] == "test"].merge(index, on="file_id",
+                                                                   how="left")
+    if frame["filename"].isna().any():
+        raise ValueError(f"anomaly scores hold files not in the file index, e.g. "
+                         f"{frame.loc[frame['filename'].isna(), 'file_id'].iloc[0]!r}")
+    files = {}
+    for (machine_type, section, domain), rows in frame.groupby(
+            ["machine_type", "section", "domain"], sort=True):
+        rows = rows.sort_values("filename", kind="stable")
+        if rows["filename"].duplicated().any():
+            raise ValueError(
+                f"{machine_type} section {section} {domain}: file name "
+                f"{rows.loc[rows['filename'].duplicated(), 'filename'].iloc[0]!r} twice"
+            )
+        files[submission_name("anomaly_score", machine_type, section, domain)] = pd.DataFrame(
+            {"filename": rows["filename"].to_numpy(),
+             "anomaly_score": rows["score"].to_numpy(dtype=float)})
+        if rows["decision"].isna().any():
+            logger.warning("%s section %s %s: no decision threshold, decision file left out",
+                           machine_type, section, domain)
+            continue
+        files[submission_name("decision_result", machine_type, section, domain)] = pd.DataFrame(
+            {"filename": rows["filename"].to_numpy(),
+             "decision_result": rows["decision"].to_numpy(dtype=int)})
+    return files
+
+
+def nan_to_none(value):
+    """JSON has no NaN: nested structures with ``None`` in place of NaN."""
+    if isinstance(value, Mapping):
+        return {str(k): nan_to_none(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [nan_to_none(v) for v in value]
+    if isinstance(value, float | np.floating):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
