@@ -1,0 +1,254 @@
+"""Custom Keras 3 objects of the method: the sub-cluster AdaCos head, mixup, the snapshot model.
+
+Everything here uses ``keras.ops`` only, so it runs with the TensorFlow and the JAX backend
+(``KERAS_BACKEND=jax``). Every class is registered under the package name, so a saved
+``.keras`` snapshot loads once this module is imported (``KerasSnapshotsDataset`` does that).
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import ops
+
+PACKAGE = "subcluster_adacos_asd"
+
+# Cosines are clipped this far inside [-1, 1] before arccos, whose derivative is infinite at
+# the ends (the angle is only used for the scale update, which carries no gradient, but a NaN
+# median would still poison the scale).
+_COS_EPSILON = 1e-7
+
+
+def initial_scale(n_centres: int) -> float:
+    """AdaCos' fixed starting scale sqrt(2) * log(C*S - 1), over all C*S centres.
+
+    With a single centre in total (C*S = 1) the log is undefined; the softmax is constant then
+    and any scale does, so 1 is used.
+    """
+    if n_centres < 1:
+        raise ValueError(f"Need at least one centre, got {n_centres}")
+    if n_centres <= 2:
+        # log(1) = 0 would make every logit 0: keep a usable positive scale instead.
+        return 1.0
+    return math.sqrt(2.0) * math.log(n_centres - 1)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class SubclusterAdaCos(keras.layers.Layer):
+    """Class probabilities of eq. (1): a softmax over C*S sub-cluster centres, summed per class.
+
+    Centres ``W`` (D x C*S, trainable, so the GMM backends can start from them) and embeddings
+    are L2-normalised; logits = s * cos. Column ``c * S + l`` of ``W`` is sub-cluster ``l`` of
+    class ``c``. The adaptive scale ``s`` is a non-trainable weight (saved with the model) that
+    starts at sqrt(2) log(C*S - 1) and, in training only and when the labels are given, is
+    recomputed from its previous value before every batch (AdaCos, Zhang et al. 2019):
+
+        s = log(B_avg) / cos(min(pi/4, median_i theta_i))
+        B_avg = mean_i sum_c (1 - y_ic) sum_{l in M(c)} exp(s_old cos_i,cl)
+        theta_i = sum_c y_ic * min_{l in M(c)} theta_i,cl / sum_c y_ic
+
+    The weights ``1 - y_ic`` keep exactly the non-target sub-clusters for one-hot labels and are
+    the label-weighted mix of both partners' non-target sums for mixup labels. The angle of a
+    class is that of its nearest sub-cluster, the one that carries most of the class
+    probability of eq. (1); with mixup labels the class angles are weighted by the soft labels.
+
+    Call with ``[embeddings, labels]`` (labels: B x C, one-hot or mixed) in training, or with
+    ``embeddings`` alone (the scale is then left unchanged). Returns B x C probabilities.
+    """
+
+    def __init__(
+        self,
+        n_classes: int,
+        n_subclusters: int = 1,
+        class_names: list[str] | None = None,
+        centre_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if int(n_classes) < 1 or int(n_subclusters) < 1:
+            raise ValueError(
+                f"{self.name}: n_classes and n_subclusters must be >= 1, "
+                f"got {n_classes} and {n_subclusters}"
+            )
+        if class_names is not None and len(class_names) != int(n_classes):
+            raise ValueError(
+                f"{self.name}: {len(class_names)} class names for {n_classes} classes"
+            )
+        self.n_classes = int(n_classes)
+        self.n_subclusters = int(n_subclusters)
+        self.class_names = None if class_names is None else [str(c) for c in class_names]
+        self.centre_regularizer = keras.regularizers.get(centre_regularizer)
+
+    @property
+    def n_centres(self) -> int:
+        return self.n_classes * self.n_subclusters
+
+    def build(self, input_shape):
+        # Either the embedding shape alone or [embedding shape, label shape].
+        if isinstance(input_shape, (list, tuple)) and isinstance(input_shape[0], (list, tuple)):
+            embedding_shape = input_shape[0]
+        else:
+            embedding_shape = input_shape
+        dim = int(embedding_shape[-1])
+        self.centres = self.add_weight(
+            name="centres",
+            shape=(dim, self.n_centres),
+            initializer="glorot_uniform",
+            regularizer=self.centre_regularizer,
+            trainable=True,
+        )
+        self.scale = self.add_weight(
+            name="scale",
+            shape=(),
+            initializer=keras.initializers.Constant(initial_scale(self.n_centres)),
+            trainable=False,
+        )
+
+    def cosines(self, embeddings):
+        """cos(theta) between every embedding and every centre, B x C*S."""
+        x = ops.normalize(embeddings, axis=-1, order=2)
+        w = ops.normalize(ops.convert_to_tensor(self.centres), axis=0, order=2)
+        return ops.matmul(x, w)
+
+    def updated_scale(self, cosines, labels):
+        """The AdaCos scale for this batch, computed from the current (old) scale."""
+        cosines = ops.stop_gradient(cosines)
+        labels = ops.cast(ops.stop_gradient(labels), cosines.dtype)
+        old_scale = ops.convert_to_tensor(self.scale)
+        non_target = ops.repeat(1.0 - labels, self.n_subclusters, axis=-1)
+        b_avg = ops.mean(ops.sum(non_target * ops.exp(old_scale * cosines), axis=-1))
+        theta = ops.arccos(ops.clip(cosines, -1.0 + _COS_EPSILON, 1.0 - _COS_EPSILON))
+        class_theta = ops.min(
+            ops.reshape(theta, (-1, self.n_classes, self.n_subclusters)), axis=-1
+        )
+        sample_theta = ops.sum(labels * class_theta, axis=-1) / ops.maximum(
+            ops.sum(labels, axis=-1), _COS_EPSILON
+        )
+        theta_median = ops.median(sample_theta)
+        return ops.log(b_avg) / ops.cos(ops.minimum(math.pi / 4.0, theta_median))
+
+    def call(self, inputs, training=None):
+        if isinstance(inputs, (list, tuple)):
+            embeddings, labels = inputs
+        else:
+            embeddings, labels = inputs, None
+        cosines = self.cosines(embeddings)
+        if training and labels is not None:
+            self.scale.assign(self.updated_scale(cosines, labels))
+        scale = ops.stop_gradient(ops.convert_to_tensor(self.scale))
+        probabilities = ops.softmax(scale * cosines, axis=-1)
+        return ops.sum(
+            ops.reshape(probabilities, (-1, self.n_classes, self.n_subclusters)), axis=-1
+        )
+
+    def compute_output_shape(self, input_shape):
+        if isinstance(input_shape, (list, tuple)) and isinstance(input_shape[0], (list, tuple)):
+            input_shape = input_shape[0]
+        return (input_shape[0], self.n_classes)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            n_classes=self.n_classes,
+            n_subclusters=self.n_subclusters,
+            class_names=self.class_names,
+            centre_regularizer=keras.regularizers.serialize(self.centre_regularizer),
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class Mixup(keras.layers.Layer):
+    """Mixup (Zhang et al. 2018) of a batch's inputs and labels, in training only.
+
+    Each sample i draws lambda_i ~ U(0, 1) and a partner p(i) from a random permutation of the
+    batch; every tensor t of the input list becomes lambda_i t_i + (1 - lambda_i) t_p(i), the
+    same lambda_i and partner for the features and all label sets. At inference the inputs pass
+    through unchanged.
+    """
+
+    def __init__(self, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=None):
+        tensors = list(inputs)
+        if not training:
+            return tensors
+        batch = ops.shape(tensors[0])[0]
+        lam = keras.random.uniform((batch,), seed=self.seed_generator)
+        partner = keras.random.shuffle(ops.arange(batch), seed=self.seed_generator)
+        mixed = []
+        for tensor in tensors:
+            weight = ops.reshape(
+                ops.cast(lam, tensor.dtype), (-1,) + (1,) * (len(tensor.shape) - 1)
+            )
+            mixed.append(weight * tensor + (1.0 - weight) * ops.take(tensor, partner, axis=0))
+        return mixed
+
+    def compute_output_shape(self, input_shape):
+        return list(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(seed=self.seed)
+        return config
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class EmbeddingModel(keras.Model):
+    """A trained snapshot: maps standardised log-mel (frames x mels x 1) to the embedding.
+
+    It also carries the sub-cluster AdaCos heads trained with it (``heads``, named ``section``
+    and ``attribute``), so the learned centres, the class names (label encoding) and the scale
+    travel in the same ``.keras`` file as the network; calling the model uses the embedder only.
+    """
+
+    def __init__(self, embedder: keras.Model, heads: list[SubclusterAdaCos], **kwargs):
+        super().__init__(**kwargs)
+        self.embedder = embedder
+        self.heads = list(heads)
+        dim = int(embedder.outputs[0].shape[-1])
+        for head in self.heads:
+            if not head.built:
+                head.build((None, dim))
+        self.build(tuple(embedder.inputs[0].shape))
+
+    def build(self, input_shape):
+        # Every sub-layer is built in __init__; nothing depends on the call's input shape.
+        self.built = True
+
+    def call(self, inputs, training=None):
+        return self.embedder(inputs, training=training)
+
+    def head(self, name: str) -> SubclusterAdaCos:
+        """The head called ``name`` (``section`` or ``attribute``)."""
+        for head in self.heads:
+            if head.name == name:
+                return head
+        raise KeyError(f"No head {name!r}; heads: {[h.name for h in self.heads]}")
+
+    def compute_output_shape(self, input_shape):
+        return self.embedder.compute_output_shape(input_shape)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "embedder": keras.saving.serialize_keras_object(self.embedder),
+            "heads": [keras.saving.serialize_keras_object(h) for h in self.heads],
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        embedder = keras.saving.deserialize_keras_object(
+            config.pop("embedder"), custom_objects=custom_objects
+        )
+        heads = [
+            keras.saving.deserialize_keras_object(h, custom_objects=custom_objects)
+            for h in config.pop("heads")
+        ]
+        return cls(embedder, heads, **config)

@@ -1,0 +1,38 @@
+"""Nodes of the ``train`` pipeline: thin wrappers over :mod:`subcluster_adacos_asd.training`."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+
+from subcluster_adacos_asd import training
+
+logger = logging.getLogger(__name__)
+
+
+def train_model(
+    file_index: pd.DataFrame,
+    log_mel: pd.DataFrame,
+    feature_stats: pd.DataFrame,
+    training_parameters: dict,
+    *,
+    sub_clusters: int,
+    variant: str,
+    configuration: str,
+) -> tuple[dict, pd.DataFrame]:
+    """Train one configuration on all normal training files; return its snapshots and history.
+
+    ``sub_clusters``, ``variant`` and ``configuration`` (the namespace, for the log) are bound
+    per namespaced node by the pipeline.
+    """
+    settings = training.TrainingSettings.from_parameters(training_parameters)
+    features = training.standardised_features(log_mel, feature_stats)
+    rows = training.feature_rows(file_index, log_mel)
+    mask = training.training_mask(file_index)
+    labels = training.head_labels(file_index[mask], variant)
+    snapshots, history = training.train_subcluster_adacos(
+        features, rows[mask], labels, sub_clusters, settings, label=configuration
+    )
+    history.insert(0, "configuration", configuration)
+    return snapshots, history
