@@ -6,6 +6,8 @@ Gaussians, sum all configurations' terms per loss variant, choose a variant per 
 set thresholds and decide.
 """
 
+import warnings
+
 from kedro.pipeline import Pipeline, node
 
 from subcluster_adacos_asd.configurations import TrainingConfiguration
@@ -52,6 +54,20 @@ def create_pipeline(configurations: list[TrainingConfiguration], **kwargs) -> Pi
     per_configuration = sum(
         (configuration_pipeline(c) for c in configurations), Pipeline([])
     )
+    with warnings.catch_warnings():
+        # The inputs are the namespaced outputs of the per-configuration pipelines; Kedro warns
+        # about '.' in names given to a node directly, yet these are namespaces on purpose.
+        warnings.filterwarnings("ignore", message="One or more dataset names contain '.'")
+        ensemble_node = node(
+            ensemble_variant_scores,
+            {
+                "file_index": "file_index",
+                "tmax_terms": "tmax_terms",
+                **{name: f"{name}.score_terms" for name in names},
+            },
+            "variant_scores",
+            name="ensemble_variant_scores",
+        )
     ensemble = Pipeline(
         [
             node(
@@ -66,16 +82,7 @@ def create_pipeline(configurations: list[TrainingConfiguration], **kwargs) -> Pi
                 "tmax_terms",
                 name="compute_tmax_terms",
             ),
-            node(
-                ensemble_variant_scores,
-                {
-                    "file_index": "file_index",
-                    "tmax_terms": "tmax_terms",
-                    **{name: f"{name}.score_terms" for name in names},
-                },
-                "variant_scores",
-                name="ensemble_variant_scores",
-            ),
+            ensemble_node,
             node(
                 choose_variants,
                 ["variant_scores", "params:score"],

@@ -1,0 +1,119 @@
+"""The score pipeline on small fake embeddings of two configurations, with the project's own
+parameters, and the catalog entries of its outputs."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+
+from subcluster_adacos_asd import ensemble
+from subcluster_adacos_asd.backends import SnapshotBackends, TmaxBackend
+from subcluster_adacos_asd.pipelines.score.pipeline import create_pipeline
+from tests.pipelines.score.fakes import (
+    CONFIGURATIONS,
+    make_embeddings,
+    make_file_index,
+    make_tmax_features,
+)
+
+PROJECT = Path(__file__).resolve().parents[3]
+OUTPUTS = ["anomaly_scores", "system_scores", "thresholds", "variant_choice", "tmax_backend",
+           *[f"{c.name}.{what}" for c in CONFIGURATIONS for what in ("backends", "score_terms")]]
+
+
+def parameters(name):
+    return yaml.safe_load((PROJECT / "conf" / "base" / f"parameters_{name}.yml").read_text())
+
+
+def score_inputs():
+    index = make_file_index()
+    inputs = {"file_index": index, "tmax_features": make_tmax_features(index),
+              "params:score": parameters("score")["score"]}
+    for name, (emb, centres) in make_embeddings(index, CONFIGURATIONS).items():
+        inputs[f"{name}.embeddings"] = emb
+        inputs[f"{name}.centres"] = centres
+    return inputs
+
+
+class KeptDataset(MemoryDataset):
+    """A MemoryDataset the runner cannot release, so a test can read intermediate outputs."""
+
+    def _release(self) -> None:
+        pass
+
+
+def run(pipeline, inputs, outputs, datasets=None):
+    """Run ``pipeline`` on in-memory ``inputs``; return the ``outputs`` it produced."""
+    catalog = DataCatalog({name: MemoryDataset(value) for name, value in inputs.items()})
+    for name in outputs:
+        catalog[name] = KeptDataset(copy_mode="assign")
+    for name, dataset in (datasets or {}).items():
+        catalog[name] = dataset
+    SequentialRunner().run(pipeline, catalog)
+    return {name: catalog.load(name) for name in outputs}
+
+
+@pytest.fixture(scope="module")
+def score_outputs():
+    inputs = score_inputs()
+    return inputs, run(create_pipeline(list(CONFIGURATIONS)), inputs, OUTPUTS)
+
+
+def test_pipeline_shape_namespaces_and_free_inputs():
+    pipeline = create_pipeline(list(CONFIGURATIONS))
+    assert {n.namespace for n in pipeline.nodes} == {"sc01_both", "sc02_sections", None}
+    assert pipeline.inputs() == {"file_index", "tmax_features", "params:score",
+                                 *[f"{c.name}.{w}" for c in CONFIGURATIONS
+                                   for w in ("embeddings", "centres")]}
+    assert set(OUTPUTS) <= pipeline.all_outputs()
+    assert len(create_pipeline([]).nodes) == 0
+
+
+def test_score_outputs_follow_the_data_contracts(score_outputs):
+    inputs, out = score_outputs
+    index = inputs["file_index"]
+    anomaly = out["anomaly_scores"]
+    assert list(anomaly.columns) == ensemble.ANOMALY_SCORE_COLUMNS
+    assert anomaly["file_id"].tolist() == index["file_id"].tolist()
+    assert out["variant_choice"] == {"fan": "sections", "valve": "sections"}  # paper's map
+    assert list(out["thresholds"].columns) == ["machine_type", "section", "domain", "threshold"]
+    assert len(out["thresholds"]) == 10  # fan sections 0-2, valve 0-1, two domains
+    assert set(out["system_scores"]["system"]) == set(ensemble.SYSTEMS)
+    for c in CONFIGURATIONS:
+        terms = out[f"{c.name}.score_terms"]
+        assert list(terms.columns) == ["file_id", "snapshot", "section_term", "attribute_term",
+                                       "target_term"]
+        assert len(terms) == 2 * len(index)
+        backends = out[f"{c.name}.backends"]
+        assert sorted(backends) == ["epoch_0001", "epoch_0002"]
+        assert all(isinstance(b, SnapshotBackends) for b in backends.values())
+    assert isinstance(out["tmax_backend"], TmaxBackend)
+    valve_source = (anomaly["machine_type"] == "valve") & (anomaly["domain"] == "source")
+    assert anomaly.loc[valve_source, "tmax_term"].notna().all()
+    assert anomaly.loc[~valve_source, "tmax_term"].isna().all()
+    parts = (anomaly["section_term"] + anomaly["attribute_term"].fillna(0)
+             + anomaly["target_term"].fillna(0) + anomaly["tmax_term"].fillna(0))
+    np.testing.assert_allclose(parts, anomaly["score"])
+
+
+def test_fake_anomalies_are_found(score_outputs):
+    _, out = score_outputs
+    anomaly = out["anomaly_scores"]
+    test = anomaly[anomaly["label"].isin(["normal", "anomaly"])]
+    from sklearn.metrics import roc_auc_score
+    assert roc_auc_score(test["label"] == "anomaly", test["score"]) > 0.9
+    train = anomaly[anomaly["split"] == "train"]
+    assert 0.05 <= train["decision"].mean() <= 0.2  # the 90th percentile leaves ~10% above
+
+
+def test_catalog_entries_of_score_outputs():
+    config = yaml.safe_load((PROJECT / "conf" / "base" / "catalog_score.yml").read_text())
+    catalog = DataCatalog.from_config(config)
+    for name in OUTPUTS:
+        dataset = catalog.get(name)
+        assert dataset is not None, name
+        assert dataset._version is not None, f"{name} should be versioned"  # noqa: SLF001
+    assert "sc01_both" in str(catalog.get("sc01_both.backends")._filepath)  # noqa: SLF001

@@ -1,0 +1,102 @@
+"""DCASE metrics against values computed by hand from a known ROC curve."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from subcluster_adacos_asd import metrics
+
+# Ranked from the highest score: a1 n1 a2 a3 n2 n3 a4 n4 ... n20 (4 anomalies, 20 normals).
+# ROC points: (0,0) (0,.25) (.05,.25) (.05,.75) (.1,.75) (.15,.75) (.15,1) ... (1,1).
+ORDER = ["a", "n", "a", "a", "n", "n", "a"] + ["n"] * 17
+Y_TRUE = np.array([1 if c == "a" else 0 for c in ORDER])
+SCORES = np.arange(len(ORDER), 0, -1, dtype=float)
+# AUC: the anomalies rank above 20, 19, 19 and 17 of the 20 normals.
+AUC = (20 + 19 + 19 + 17) / 80
+# Raw partial areas: up to 0.1: .05 * .25 + .05 * .75 = .05; up to .07: .0125 + .02 * .75.
+AREA_01, AREA_007 = 0.05, 0.0275
+
+
+def mcclish(area, max_fpr):
+    return 0.5 * (1 + (area - max_fpr**2 / 2) / (max_fpr - max_fpr**2 / 2))
+
+
+def test_auc_and_official_pauc_on_a_known_roc():
+    assert len(Y_TRUE) == 24 and Y_TRUE.sum() == 4
+    assert metrics.roc_auc(Y_TRUE, SCORES) == pytest.approx(AUC)
+    # official evaluator: sklearn's McClish-standardised value
+    assert metrics.partial_roc_auc(Y_TRUE, SCORES) == pytest.approx(mcclish(AREA_01, 0.1))
+    assert metrics.partial_roc_auc(Y_TRUE, SCORES) == pytest.approx(0.7368421052631579)
+    assert metrics.partial_roc_auc(Y_TRUE, SCORES, 0.07) == pytest.approx(
+        mcclish(AREA_007, 0.07))
+
+
+def test_unstandardised_pauc_is_the_area_over_max_fpr():
+    assert metrics.partial_roc_auc_unstandardised(Y_TRUE, SCORES) == pytest.approx(0.5)
+    assert metrics.partial_roc_auc_unstandardised(Y_TRUE, SCORES, 0.07) == pytest.approx(
+        AREA_007 / 0.07)
+    assert metrics.partial_roc_auc_unstandardised(Y_TRUE, SCORES, 1.0) == pytest.approx(AUC)
+
+
+def test_decision_metrics_as_the_evaluator_computes_them():
+    y_true = [1, 1, 1, 1, 0, 0, 0]
+    decisions = [1, 1, 0, 0, 1, 0, 0]  # tp 2, fn 2, fp 1
+    got = metrics.decision_metrics(y_true, decisions)
+    assert got["precision"] == pytest.approx(2 / 3)
+    assert got["recall"] == pytest.approx(0.5)
+    assert got["F1"] == pytest.approx(2 * (2 / 3) * 0.5 / (2 / 3 + 0.5))
+    none = metrics.decision_metrics(y_true, [0] * 7)  # no positive decision: epsilon guards
+    assert none == {"precision": 0.0, "recall": 0.0, "F1": 0.0}
+
+
+def test_harmonic_mean_floors_at_epsilon_and_drops_nan():
+    assert metrics.harmonic_mean([0.5, 1.0]) == pytest.approx(2 / (1 / 0.5 + 1))
+    assert metrics.harmonic_mean([0.5, np.nan, 1.0]) == pytest.approx(2 / 3)
+    assert metrics.harmonic_mean([0.0, 1.0]) == pytest.approx(2 * metrics.EPSILON, rel=1e-6)
+    assert np.isnan(metrics.harmonic_mean([]))
+
+
+def _index_and_scores():
+    """Two sections (source) of fan: section 0 the known ROC above, section 1 perfect; an
+    all-normal section 2 that must be skipped; training files that must be ignored."""
+    rows, scores = [], []
+    for section, y, s in ((0, Y_TRUE, SCORES), (1, np.array([0, 0, 1, 1]), [1.0, 2, 3, 4]),
+                          (2, np.array([0, 0]), [1.0, 2])):
+        for i, (label, score) in enumerate(zip(y, s, strict=True)):
+            rows.append(dict(file_id=f"fan/{section}/{i}", machine_type="fan", section=section,
+                             domain="source", split="test",
+                             label="anomaly" if label else "normal"))
+            scores.append(score)
+    rows.append(dict(file_id="fan/train", machine_type="fan", section=0, domain="source",
+                     split="train", label="normal"))
+    scores.append(1000.0)
+    index = pd.DataFrame(rows)
+    system = pd.DataFrame({"file_id": index["file_id"], "system": "proposed", "score": scores,
+                           "decision": pd.array([1] * len(index), dtype="Int64")})
+    other = system.assign(system="dist_target", decision=pd.array([pd.NA] * len(index),
+                                                                  dtype="Int64"))
+    return index, pd.concat([system, other], ignore_index=True)
+
+
+def test_section_metrics_summary_and_official_score():
+    index, scores = _index_and_scores()
+    per_section = metrics.section_metrics(scores, index)
+    proposed = per_section[per_section["system"] == "proposed"].set_index("section")
+    assert list(proposed.index) == [0, 1]  # all-normal section 2 left out
+    assert proposed.loc[0, "AUC"] == pytest.approx(AUC)
+    assert proposed.loc[0, "pAUC"] == pytest.approx(mcclish(AREA_01, 0.1))
+    assert proposed.loc[1, "AUC"] == 1.0 and proposed.loc[1, "pAUC"] == 1.0
+    assert (proposed.loc[0, "n_normal"], proposed.loc[0, "n_anomaly"]) == (20, 4)
+    # every decision 1: precision = anomalies / files, recall 1
+    assert proposed.loc[0, "precision"] == pytest.approx(4 / 24)
+    assert proposed.loc[0, "recall"] == 1.0
+    assert per_section[per_section["system"] == "dist_target"]["precision"].isna().all()
+
+    summary = metrics.summary(per_section)
+    overall = summary[(summary["system"] == "proposed") & (summary["machine_type"] == "all")
+                      & (summary["domain"] == "all")].iloc[0]
+    assert overall["AUC"] == pytest.approx(2 / (1 / AUC + 1))
+    assert set(summary["domain"]) == {"source", "all"}
+    official = metrics.official_scores(per_section).set_index("system")["official_score"]
+    p = mcclish(AREA_01, 0.1)
+    assert official["proposed"] == pytest.approx(4 / (1 / AUC + 1 / p + 1 + 1))
