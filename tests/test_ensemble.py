@@ -116,6 +116,10 @@ def test_anomaly_scores_of_the_chosen_variants(scores):
     assert len(table) == 4
     with pytest.raises(ValueError, match="pump"):
         ensemble.anomaly_scores(frame.assign(machine_type="pump"), choice)
+    # inference: new files decided with the saved thresholds give the same rows
+    new = frame[frame["split"] == "test"]
+    again = ensemble.apply_thresholds(new, choice, table)
+    pd.testing.assert_frame_equal(again, test.reset_index(drop=True))
 
 
 def test_variant_choice_fixed_default_fallback_and_dev_auc(scores):

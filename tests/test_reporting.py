@@ -159,6 +159,15 @@ def test_figures_one_per_machine_type():
     assert len(histograms["scores_valve.png"].axes) == 4  # 2 domains x sections 00, 03
 
 
+def test_harmonic_mean_figure_bars_are_the_summary_values():
+    summary = metrics.summary(_per_section())
+    figure = reporting.harmonic_mean_figure(summary, ["proposed", "autoencoder", "absent"])
+    auc_bars = [bar.get_height() for bar in figure.axes[0].patches]
+    assert len(auc_bars) == 2 * 3  # systems x (fan, valve, all)
+    assert auc_bars[0] == pytest.approx(100 * metrics.harmonic_mean([0.8, 0.81] * 2))
+    assert [t.get_text() for t in figure.axes[1].get_xticklabels()] == ["fan", "valve", "all"]
+
+
 def test_nan_to_none_makes_json_safe_values():
     value = {"a": [np.float64("nan"), np.int64(3)], "b": {1: 0.5}}
     assert reporting.nan_to_none(value) == {"a": [None, 3], "b": {"1": 0.5}}

@@ -227,10 +227,20 @@ def anomaly_scores(
 
     Returns ``(anomaly_scores, thresholds)`` as in docs/data_contracts.md.
     """
-    chosen = _chosen_rows(scores, variant_choice)
-    table = thresholds(chosen, percentile)
-    decided = decide(chosen, table)
-    return decided[ANOMALY_SCORE_COLUMNS].reset_index(drop=True), table
+    table = thresholds(_chosen_rows(scores, variant_choice), percentile)
+    return apply_thresholds(scores, variant_choice, table), table
+
+
+def apply_thresholds(
+    scores: pd.DataFrame, variant_choice: Mapping[str, str], threshold_table: pd.DataFrame
+) -> pd.DataFrame:
+    """``anomaly_scores`` rows of the chosen variants, decided with given thresholds.
+
+    What inference needs for new files: their :func:`variant_scores` (from the saved
+    backends), the saved ``variant_choice`` and the saved ``thresholds``.
+    """
+    decided = decide(_chosen_rows(scores, variant_choice), threshold_table)
+    return decided[ANOMALY_SCORE_COLUMNS].reset_index(drop=True)
 
 
 def _chosen_rows(scores: pd.DataFrame, variant_choice: Mapping[str, str]) -> pd.DataFrame:

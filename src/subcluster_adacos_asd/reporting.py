@@ -220,10 +220,39 @@ def roc_curve_figures(system_scores: pd.DataFrame, file_index: pd.DataFrame,
     return figures
 
 
+def harmonic_mean_figure(summary: pd.DataFrame, systems: Sequence[str]) -> Figure:
+    """One figure (kedro viz previews single images): harmonic-mean AUC and pAUC per machine
+    type (over its sections and domains) and overall, a bar per system."""
+    systems = _present(systems, summary["system"])
+    rows = summary[(summary["domain"] == "all") & summary["system"].isin(systems)]
+    types = sorted((t for t in rows["machine_type"].unique() if t != "all"), key=str.lower)
+    types.append("all")
+    figure = Figure(figsize=(max(6.0, 1.2 * len(types) + 2), 6.0), layout="constrained")
+    axes = figure.subplots(2, 1, sharex=True)
+    width = 0.8 / max(len(systems), 1)
+    x = np.arange(len(types))
+    for ax, metric in zip(axes, ("AUC", "pAUC"), strict=True):
+        for k, system in enumerate(systems):
+            values = [
+                rows.loc[(rows["system"] == system) & (rows["machine_type"] == t), metric]
+                for t in types
+            ]
+            heights = [100.0 * float(v.iloc[0]) if len(v) else np.nan for v in values]
+            ax.bar(x + (k - (len(systems) - 1) / 2) * width, heights, width, label=system)
+        ax.axhline(50.0, color="0.6", linestyle=":", linewidth=0.8)
+        ax.set_ylabel(f"{metric} (%)")
+        ax.set_ylim(0, 100)
+    axes[-1].set_xticks(x, types)
+    axes[0].legend(fontsize=7, ncols=min(len(systems), 4), loc="lower left")
+    figure.suptitle("Harmonic means over sections and domains (test files)")
+    return figure
+
+
 def score_histogram_figures(anomaly_scores: pd.DataFrame, bins: int = 30) -> dict[str, Figure]:
     """``scores_<machine_type>.png``: per domain and section, histograms of the score that the
     decision compares (``threshold_score``) for normal training, normal and anomalous test and
-    unlabelled test files, with the decision threshold as a vertical line."""
+    unlabelled test files, with the decision threshold as a vertical line. Values beyond the
+    2nd-98th percentile range (widened to the threshold) are drawn in the end bins."""
     groups = {
         "train, normal": lambda f: (f["split"] == "train") & (f["label"] == "normal"),
         "test, normal": lambda f: (f["split"] == "test") & (f["label"] == "normal"),
@@ -245,12 +274,20 @@ def score_histogram_figures(anomaly_scores: pd.DataFrame, bins: int = 30) -> dic
                 if len(values) == 0:
                     ax.set_axis_off()
                     continue
-                edges = np.histogram_bin_edges(values, bins=bins)
+                # a few far-out anomalies would squeeze every normal file into one bin: the
+                # range ends at the 2nd/98th percentile and outliers pile up in the end bins
+                low, high = np.percentile(values, [2, 98])
+                threshold = cell["threshold"].dropna()
+                if len(threshold):
+                    low = min(low, float(threshold.iloc[0]))
+                    high = max(high, float(threshold.iloc[0]))
+                edges = np.histogram_bin_edges(values, bins=bins,
+                                               range=(low, high) if high > low else None)
                 for name, select in groups.items():
                     part = cell.loc[select(cell), "threshold_score"].to_numpy(dtype=float)
                     if len(part):
-                        ax.hist(part, bins=edges, alpha=0.5, density=True, label=name)
-                threshold = cell["threshold"].dropna()
+                        ax.hist(np.clip(part, edges[0], edges[-1]), bins=edges, alpha=0.5,
+                                density=True, label=name)
                 if len(threshold):
                     ax.axvline(float(threshold.iloc[0]), color="k", linestyle="--",
                                linewidth=1.0, label="threshold")

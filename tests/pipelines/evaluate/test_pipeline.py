@@ -17,7 +17,7 @@ from tests.pipelines.score.test_pipeline import parameters, run, score_inputs
 PROJECT = Path(__file__).resolve().parents[3]
 TABLES = ["table_overview", "table_2_systems", "table_3_distributions", "table_4_losses"]
 OUTPUTS = ["metrics", "metrics_per_section", "metrics_summary", "roc_curves",
-           "score_histograms", *[f"{t}_{k}" for t in TABLES for k in ("md", "csv")]]
+           "score_histograms", "harmonic_means_figure", *[f"{t}_{k}" for t in TABLES for k in ("md", "csv")]]
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +66,8 @@ def test_tables_and_figures(evaluated):
         assert out[f"{table}_md"].startswith("# ")
     assert sorted(out["roc_curves"]) == ["roc_fan.png", "roc_valve.png"]
     assert sorted(out["score_histograms"]) == ["scores_fan.png", "scores_valve.png"]
+    bars = out["harmonic_means_figure"].axes[0].patches
+    assert len(bars) == 4 * 3  # proposed, loss_both, loss_sections, autoencoder x (fan, valve, all)
 
 
 def test_submission_files_cover_every_test_group(evaluated):

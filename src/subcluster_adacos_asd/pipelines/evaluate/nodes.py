@@ -106,6 +106,11 @@ def plot_roc_curves(all_scores: pd.DataFrame, file_index: pd.DataFrame, paramete
     return reporting.roc_curve_figures(all_scores, file_index, parameters["roc_systems"])
 
 
+def plot_harmonic_means(summary: pd.DataFrame, parameters: dict) -> Figure:
+    """Bar chart of harmonic-mean AUC/pAUC per machine type and system."""
+    return reporting.harmonic_mean_figure(summary, parameters["summary_systems"])
+
+
 def plot_score_histograms(anomaly_scores: pd.DataFrame, parameters: dict) -> dict[str, Figure]:
     """Score histograms of the proposed system with its decision thresholds."""
     return reporting.score_histogram_figures(anomaly_scores, parameters["histogram_bins"])

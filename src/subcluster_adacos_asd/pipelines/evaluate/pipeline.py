@@ -7,6 +7,7 @@ from .nodes import (
     build_tables,
     combine_system_scores,
     compute_section_metrics,
+    plot_harmonic_means,
     plot_roc_curves,
     plot_score_histograms,
     summarise_metrics,
@@ -51,6 +52,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["all_system_scores", "file_index", "params:evaluate"],
                 "roc_curves",
                 name="plot_roc_curves",
+            ),
+            node(
+                plot_harmonic_means,
+                ["metrics_summary", "params:evaluate"],
+                "harmonic_means_figure",
+                name="plot_harmonic_means",
             ),
             node(
                 plot_score_histograms,
