@@ -19,10 +19,15 @@ import logging
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-import pyarrow as pa
+
+if TYPE_CHECKING:
+    import pandas
+
+# pandas and pyarrow are imported where used: the worker processes need neither, and each
+# worker imports this module, so leaving them out shortens the start of every worker.
 
 logger = logging.getLogger(__name__)
 
@@ -262,7 +267,7 @@ def extract_log_mels(
 
 
 def iter_feature_blocks(
-    frame: pd.DataFrame, n_mels: int, column: str = "log_mel", rows_per_block: int = 256
+    frame: pandas.DataFrame, n_mels: int, column: str = "log_mel", rows_per_block: int = 256
 ) -> Iterator[tuple[int, np.ndarray]]:
     """``(first_row, (rows, frames, n_mels) array)`` blocks of a log-mel frame, in row order.
 
@@ -270,6 +275,9 @@ def iter_feature_blocks(
     ``dtype_backend: pyarrow``) the blocks are zero-copy views of the Arrow buffers, so a
     statistic over a feature array of several GB needs no second copy of it.
     """
+    import pandas as pd
+    import pyarrow as pa
+
     series = frame[column]
     if not isinstance(series.dtype, pd.ArrowDtype):
         from subcluster_adacos_asd.feature_table import frame_to_array
