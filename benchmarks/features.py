@@ -71,6 +71,20 @@ def control_speedup(workers: int, n: int = 2_000_000) -> float:
     return serial / (time.perf_counter() - start)
 
 
+def children_cpu_seconds() -> dict[int, float]:
+    """User + system CPU seconds of each live child process (the loky workers), from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid():  # fields[1] is the parent pid
+            out[int(stat.parent.name)] = (int(fields[11]) + int(fields[12])) / ticks
+    return out
+
+
 def timed(function):
     start = time.perf_counter()
     result = function()
@@ -123,10 +137,17 @@ def main() -> None:
         )
         _, traced_peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
+        cpu_one = time.process_time()
+        extract_log_mels(items, settings, n_jobs=1)
+        cpu_one = time.process_time() - cpu_one
         t_warm = min(
             timed(lambda: extract_log_mels(items, settings, args.n_jobs, args.chunk_size))[0]
             for _ in range(2)
         )
+        before, parent_before = children_cpu_seconds(), time.process_time()
+        extract_log_mels(items, settings, args.n_jobs, args.chunk_size)
+        after, parent_cpu = children_cpu_seconds(), time.process_time() - parent_before
+        worker_cpu = [after[pid] - before.get(pid, 0.0) for pid in after]
         arrow_before = pa.total_allocated_bytes()
         frame = array_to_frame([f for f, _ in items], cold)
         arrow_added = pa.total_allocated_bytes() - arrow_before
@@ -152,6 +173,15 @@ def main() -> None:
         f"speed-up vs the faster one-process loop: warm {serial / t_warm:.2f}x, cold {serial / t_cold:.2f}x"
     )
     print(f"control (pure-Python busy loop on {workers} processes): {control:.2f}x")
+    busiest = max(worker_cpu + [parent_cpu])
+    print(
+        f"CPU seconds: one process {cpu_one:.2f}; workers run: busiest worker {busiest:.2f}, "
+        f"all workers {sum(worker_cpu):.2f}, parent {parent_cpu:.2f}"
+    )
+    print(
+        "speed-up on free cores, estimated from CPU time (one-process CPU / busiest worker "
+        f"CPU): {cpu_one / busiest:.2f}x"
+    )
     print(f"feature array: {cold.nbytes / mib:.1f} MiB")
     print(f"tracemalloc peak in this process during the parallel run: {traced_peak / mib:.1f} MiB")
     print(f"Arrow memory added by array_to_frame: {arrow_added / mib:.2f} MiB")
