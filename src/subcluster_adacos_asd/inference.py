@@ -1,0 +1,528 @@
+"""Scoring new recordings with an already trained system: inputs, checks, error rows, the table.
+
+A plant engineer drops new recordings into a folder and wants, per file, an anomaly score and a
+normal/anomalous decision from the system that the ``train`` / ``embed`` / ``score`` pipelines
+built. Everything that system needs is loaded from the catalog (model snapshots, fitted GMMs,
+temporal-max Gaussians, standardisation statistics, loss-variant choice, thresholds); nothing is
+refitted here. The score of a file is computed by the same library functions the ``score``
+pipeline used (:mod:`log_mel`, :mod:`training`, :mod:`embedding`, :mod:`backends`,
+:mod:`ensemble`), so a file scored here gets the score that pipeline gave it.
+
+New recordings are less tidy than a data set, so every file is checked and a bad one becomes an
+*error row* (``status`` = ``error``, ``reason`` naming the file and what is wrong, score NaN)
+instead of stopping the others: a name that does not say what machine it is, a machine type or
+section the system was not trained on, another sample rate or several channels (converted only
+where the parameters allow it), a clip too short for the trained frame count, an unreadable file.
+
+No Kedro in here: the ``inference`` pipeline's nodes call these functions.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from subcluster_adacos_asd.configurations import parse_configuration_name
+from subcluster_adacos_asd.dcase_names import FILE_NAME_PATTERN, FileNameError, parse_file_name
+from subcluster_adacos_asd.log_mel import LogMelSettings
+
+# backends, embedding, ensemble and training (Keras, TensorFlow, scikit-learn) are imported
+# where used: the log-mel worker processes import this module, and TensorFlow alone made each
+# worker start 10 s later on a busy 2-core machine.
+if TYPE_CHECKING:
+    from subcluster_adacos_asd.backends import SnapshotBackends, TmaxBackend
+
+logger = logging.getLogger(__name__)
+
+#: The score terms of one configuration (``backends.TERM_COLUMNS``).
+TERM_COLUMNS = ("section_term", "attribute_term", "target_term")
+
+STATUS_SCORED = "scored"
+STATUS_ERROR = "error"
+DOMAINS = ("source", "target")
+AUDIO_SUFFIXES = (".wav",)
+#: Folder names of the DCASE layouts (2021: train, source_test, target_test; 2022-2023: test).
+SPLIT_FOLDERS = ("train", "test", "source_test", "target_test")
+
+#: Columns of the table of checked input files (one row per file, error rows included).
+FILE_COLUMNS = (
+    "file_id", "path", "filename", "machine_type", "section", "domain", "split", "label",
+    "attributes", "section_class", "attribute_class", "status", "reason",
+)
+
+#: Columns of ``inference_scores`` (docs/readme/inference.md), in order.
+OUTPUT_COLUMNS = (
+    "file", "filename", "machine_type", "section", "domain", "status", "reason", "score",
+    "decision", "threshold", "threshold_score", "variant", "section_term", "attribute_term",
+    "target_term", "tmax_term", "label",
+)
+
+
+@dataclass(frozen=True)
+class InferenceSettings:
+    """The ``inference`` parameters (conf/base/parameters_inference.yml).
+
+    ``input_path``: a folder (searched recursively for ``*.wav``), one audio file, or a list of
+    folders and files. ``machine_type`` (all files) and ``section`` / ``domain`` (files whose
+    names do not follow the DCASE grammar) say what the files are; DCASE names carry their own
+    section and domain. ``resample`` / ``downmix``: convert other sample rates / several
+    channels instead of reporting the file as an error.
+    """
+
+    input_path: str | tuple[str, ...]
+    machine_type: str | None = None
+    section: int | None = None
+    domain: str | None = None
+    resample: bool = False
+    downmix: bool = False
+    n_jobs: int = -1
+    chunk_size: int = 32
+
+    def __post_init__(self):
+        if self.input_path is None or self.input_path in ("", ()):
+            raise ValueError(
+                "inference.input_path is not set: give the folder (or file, or list) of "
+                "recordings to score, e.g. kedro run --pipelines=inference "
+                "--params=inference.input_path=/path/to/new/recordings"
+            )
+        if self.domain is not None and self.domain not in DOMAINS:
+            raise ValueError(f"inference.domain must be one of {DOMAINS} or null, got {self.domain!r}")
+        if self.section is not None and int(self.section) < 0:
+            raise ValueError(f"inference.section must be a section number >= 0, got {self.section}")
+        if int(self.chunk_size) < 1:
+            raise ValueError(f"inference.chunk_size must be >= 1, got {self.chunk_size}")
+
+    @classmethod
+    def from_parameters(cls, parameters: Mapping) -> InferenceSettings:
+        """Settings from ``params:inference``; unknown keys are an error (typos must not pass)."""
+        parameters = dict(parameters or {})
+        unknown = set(parameters) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(
+                f"Unknown inference parameters {sorted(unknown)}; known: "
+                f"{sorted(cls.__dataclass_fields__)}"
+            )
+        path = parameters.get("input_path")
+        if isinstance(path, (list, tuple)):
+            parameters["input_path"] = tuple(str(p) for p in path)
+        elif path is not None:
+            parameters["input_path"] = str(path)
+        if parameters.get("section") is not None:
+            parameters["section"] = int(parameters["section"])
+        return cls(**parameters)
+
+    def log_mel_settings(self, feature_parameters: Mapping) -> LogMelSettings:
+        """The trained system's log-mel settings (``params:features``) with this run's permission
+        to resample and downmix; frame count, mel bins and padding stay those of training."""
+        return LogMelSettings.from_parameters(
+            {**dict(feature_parameters), "resample": bool(self.resample),
+             "downmix": bool(self.downmix)}
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# listing and describing the input files
+
+
+def list_input_files(input_path: str | os.PathLike | Iterable) -> list[str]:
+    """Absolute paths of the files to score, sorted and without duplicates.
+
+    A folder contributes every ``*.wav`` below it (other files, e.g. notes or CSVs next to the
+    recordings, are left out); a file is taken as given, whatever its suffix, so that a listed
+    non-WAV file gets an error row rather than vanishing. In a list, an entry that does not exist
+    is kept (it becomes an error row); a single ``input_path`` that does not exist, or inputs
+    without any file, stop the run with an error naming them.
+    """
+    entries = (
+        [input_path] if isinstance(input_path, (str, os.PathLike)) else list(input_path)
+    )
+    if not entries:
+        raise ValueError("inference.input_path is an empty list: no recordings to score")
+    single = len(entries) == 1
+    paths: list[str] = []
+    for entry in entries:
+        path = Path(entry).expanduser()
+        if path.is_dir():
+            found = sorted(
+                str(p.resolve()) for p in path.rglob("*")
+                if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()
+            )
+            if not found:
+                logger.warning("No *.wav files below %s", path)
+            paths.extend(found)
+        elif path.exists() or not single:
+            paths.append(str(path.resolve()))
+        else:
+            raise FileNotFoundError(f"inference.input_path {str(entry)!r} does not exist")
+    unique = sorted(set(paths))
+    if len(unique) < len(paths):
+        logger.info("%d files were listed more than once; each is scored once",
+                    len(paths) - len(unique))
+    if not unique:
+        raise ValueError(f"No *.wav files in inference.input_path {input_path!r}")
+    return unique
+
+
+def machine_folder(path: str) -> str:
+    """The folder that names a file's machine type: the one above its split folder in a DCASE
+    layout (``fan/target_test/x.wav``), else the file's own folder (``fan/x.wav``)."""
+    parts = Path(path).parts[:-1]
+    if len(parts) >= 2 and parts[-1] in SPLIT_FOLDERS:
+        return parts[-2]
+    return parts[-1] if parts else ""
+
+
+def describe_files(paths: Sequence[str], settings: InferenceSettings) -> pd.DataFrame:
+    """One row per file (:data:`FILE_COLUMNS`): what the file is, or why it cannot be scored.
+
+    A name in the DCASE grammar gives section, domain, split, label and attributes; its machine
+    type is ``settings.machine_type`` or else :func:`machine_folder` (``fan`` for
+    ``fan/target_test/x.wav`` as in a DCASE data set, and for ``fan/x.wav``). Any other name needs ``machine_type``, ``section`` and
+    ``domain`` in the settings and is described as an unlabelled test file; without them it is
+    an error row saying what to set.
+    """
+    rows = []
+    for path in paths:
+        key = f"{settings.machine_type or machine_folder(path)}/split/{Path(path).stem}"
+        row = {c: None for c in FILE_COLUMNS}
+        row.update(file_id=path, path=path, filename=Path(path).name, status=STATUS_SCORED,
+                   reason="")
+        try:
+            parsed = parse_file_name(key, path)
+        except FileNameError:
+            parsed = None
+        if parsed is not None:
+            row.update(machine_type=parsed.machine_type, section=parsed.section,
+                       domain=parsed.domain, split=parsed.split, label=parsed.label,
+                       attributes=parsed.attributes)
+        else:
+            missing = [name for name in ("machine_type", "section", "domain")
+                       if getattr(settings, name) is None]
+            if missing:
+                row.update(
+                    status=STATUS_ERROR,
+                    reason=(
+                        f"{path}: the name does not follow the DCASE grammar {FILE_NAME_PATTERN},"
+                        " so it does not say which machine section and domain it is; set "
+                        + ", ".join(f"inference.{name}" for name in missing)
+                        + " to score files with other names."
+                    ),
+                )
+            else:
+                row.update(machine_type=settings.machine_type, section=int(settings.section),
+                           domain=settings.domain, split="test", label="unknown", attributes="")
+        if row["status"] == STATUS_SCORED:
+            row["section_class"] = f"{row['machine_type']}_section_{int(row['section']):02d}"
+            row["attribute_class"] = (
+                f"{row['section_class']}_{row['attributes']}" if row["attributes"] else ""
+            )
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=list(FILE_COLUMNS))
+    frame["section"] = frame["section"].astype("Int64")
+    return frame
+
+
+def trained_sections(thresholds: pd.DataFrame) -> pd.DataFrame:
+    """``machine_type, section, domain`` the system can score: those with a fitted threshold.
+
+    The ``score`` pipeline sets a threshold for exactly the sections and domains that had
+    normal training files, i.e. those with a section GMM (source) or a target GMM (target).
+    """
+    table = thresholds[["machine_type", "section", "domain"]].drop_duplicates()
+    return table.astype({"section": "int64"}).reset_index(drop=True)
+
+
+def check_trained(
+    files: pd.DataFrame, variant_choice: Mapping[str, str], thresholds: pd.DataFrame
+) -> pd.DataFrame:
+    """``files`` with error rows for machine types, sections and domains the system never saw.
+
+    A GMM of another section would give a number, but not an anomaly score of this machine, so
+    such files are named rather than scored.
+    """
+    files = files.copy()
+    trained = trained_sections(thresholds)
+    machine_types = sorted(set(variant_choice))
+    for i in files.index[files["status"] == STATUS_SCORED]:
+        machine, section, domain = (files.at[i, c] for c in ("machine_type", "section", "domain"))
+        path = files.at[i, "path"]
+        of_machine = trained[trained["machine_type"] == machine]
+        reason = None
+        if machine not in variant_choice:
+            reason = (
+                f"{path}: machine type {machine!r} was not trained (trained machine types: "
+                f"{', '.join(machine_types)}), taken from the folder name; set "
+                "inference.machine_type if the folders do not name the machine type."
+            )
+        elif int(section) not in set(of_machine["section"]):
+            sections = ", ".join(f"{s:02d}" for s in sorted(set(of_machine["section"])))
+            reason = (
+                f"{path}: section {int(section):02d} of {machine} was not trained "
+                f"(trained sections of {machine}: {sections})."
+            )
+        elif not ((of_machine["section"] == int(section)) & (of_machine["domain"] == domain)).any():
+            reason = (
+                f"{path}: {machine} section {int(section):02d} has no trained {domain} domain "
+                f"(no normal {domain}-domain training files)."
+            )
+        if reason is not None:
+            files.loc[i, ["status", "reason"]] = [STATUS_ERROR, reason]
+    return files
+
+
+# --------------------------------------------------------------------------------------------
+# audio -> log-mel, one file at a time so that one bad file cannot stop the others
+
+
+def _log_mel_or_error(
+    items: Sequence[tuple[str, str]], settings: LogMelSettings
+) -> list[tuple[np.ndarray | None, str]]:
+    """Worker task: ``(log-mel, "")`` or ``(None, reason)`` for each ``(file_id, path)``.
+
+    Files are read with the same reader as the data set (``WavDataset``), and BLAS is held to
+    one thread as in the ``features`` pipeline, so a file's log-mel is the one it had there.
+    """
+    from threadpoolctl import threadpool_limits
+
+    from subcluster_adacos_asd.datasets import WavDataset
+    from subcluster_adacos_asd.log_mel import load_log_mel, mel_basis
+
+    basis = mel_basis(settings)
+    results = []
+    with threadpool_limits(limits=1, user_api="blas"):
+        for _, path in items:
+            try:
+                if not Path(path).is_file():
+                    raise FileNotFoundError(f"{path}: no such file")
+                values = load_log_mel(path, WavDataset(filepath=path).load, settings, basis)
+                results.append((values, ""))
+            except Exception as exc:  # noqa: BLE001  every failure is this file's error row
+                message = _inference_hints(str(exc))
+                results.append((None, message if path in message else f"{path}: {message}"))
+    return results
+
+
+def _inference_hints(message: str) -> str:
+    """An audio error's hint in this pipeline's words: the permissions to convert are the
+    ``inference`` parameters, and the frame count is the trained system's, not to be lowered."""
+    message = message.replace("features.downmix", "inference.downmix")
+    message = message.replace("features.resample", "inference.resample")
+    cut = message.find(" Set features.short_clip_padding")
+    if cut >= 0:
+        message = message[:cut] + " The trained system needs this many frames."
+    return message
+
+
+def worker_count(n_files: int, n_jobs: int, chunk_size: int) -> int:
+    """Processes :func:`extract_log_mel` uses: one per chunk of files, at most ``n_jobs``."""
+    from joblib import effective_n_jobs
+
+    return max(1, min(int(effective_n_jobs(n_jobs)), math.ceil(n_files / chunk_size)))
+
+
+def extract_log_mel(
+    files: pd.DataFrame, settings: LogMelSettings, n_jobs: int = -1, chunk_size: int = 32
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(files, log_mel)``: files with error rows for audio that cannot be used, and the raw
+    log-mel (``file_id``, ``log_mel`` as in docs/data_contracts.md) of the files still scored.
+
+    Worker processes are used only when there are several chunks of ``chunk_size`` files:
+    starting them costs about a second, more than the log-mel of a few files.
+    """
+    from joblib import Parallel, delayed
+
+    from subcluster_adacos_asd.feature_table import array_to_frame
+
+    files = files.copy()
+    todo = files.index[files["status"] == STATUS_SCORED]
+    items = list(zip(files.loc[todo, "file_id"], files.loc[todo, "path"]))
+    chunks = [items[s : s + chunk_size] for s in range(0, len(items), chunk_size)]
+    workers = worker_count(len(items), n_jobs, chunk_size)
+    if workers == 1:
+        results = [r for chunk in chunks for r in _log_mel_or_error(chunk, settings)]
+    else:
+        logger.info("Log-mel of %d files with %d worker processes", len(items), workers)
+        parts = Parallel(n_jobs=workers, backend="loky")(
+            delayed(_log_mel_or_error)(chunk, settings) for chunk in chunks
+        )
+        results = [r for part in parts for r in part]
+    arrays, ids = [], []
+    for i, (values, reason) in zip(todo, results):
+        if values is None:
+            files.loc[i, ["status", "reason"]] = [STATUS_ERROR, reason]
+        else:
+            arrays.append(values)
+            ids.append(files.at[i, "file_id"])
+    stacked = (
+        np.stack(arrays) if arrays
+        else np.zeros((0, settings.n_frames, settings.n_mels), dtype=np.float32)
+    )
+    return files, array_to_frame(ids, stacked, column="log_mel")
+
+
+def scored_files(files: pd.DataFrame) -> pd.DataFrame:
+    """The rows still to be scored, in the index layout the backends and ensemble read."""
+    rows = files[files["status"] == STATUS_SCORED].reset_index(drop=True)
+    return rows.astype({"section": "int64"})
+
+
+# --------------------------------------------------------------------------------------------
+# the trained system applied to the features
+
+
+def check_snapshots(configuration: str, snapshots: Mapping, fitted: Mapping) -> None:
+    """Snapshots and fitted backends must be of the same training run (same snapshot names)."""
+    if set(snapshots) != set(fitted):
+        raise ValueError(
+            f"{configuration}: the model snapshots {sorted(snapshots)} and the fitted backends "
+            f"{sorted(fitted)} do not match; rerun the score pipeline after training (or load "
+            "matching versions with --load-versions)."
+        )
+
+
+def configuration_terms(
+    configuration: str,
+    snapshots: Mapping,
+    fitted: Mapping[str, SnapshotBackends],
+    log_mel: pd.DataFrame,
+    feature_stats: pd.DataFrame,
+    files: pd.DataFrame,
+    variant_choice: Mapping[str, str],
+    batch_size: int = 128,
+) -> pd.DataFrame:
+    """``file_id, snapshot, section_term, attribute_term, target_term`` of one configuration.
+
+    Only files whose machine type uses this configuration's loss variant are embedded: the
+    other variant's configurations do not enter their score. Rows follow ``log_mel``'s order.
+    """
+    from subcluster_adacos_asd import backends, embedding, training
+
+    check_snapshots(configuration, snapshots, fitted)
+    variant = parse_configuration_name(configuration).variant
+    rows = scored_files(files)
+    chosen = {m for m, v in variant_choice.items() if v == variant}
+    wanted = log_mel["file_id"].isin(rows.loc[rows["machine_type"].isin(chosen), "file_id"])
+    columns = ["file_id", "snapshot", *TERM_COLUMNS]
+    if not wanted.any():
+        return pd.DataFrame({c: pd.Series(dtype=str if c in columns[:2] else float)
+                             for c in columns})
+    selected = log_mel[wanted.to_numpy()].reset_index(drop=True)
+    features = training.standardised_features(selected, feature_stats)
+    table = embedding.embeddings_table(snapshots, features, selected["file_id"], batch_size)
+    terms = backends.configuration_score_terms(fitted, table, rows)
+    return terms[columns]
+
+
+def temporal_max_terms(
+    backend: TmaxBackend,
+    log_mel: pd.DataFrame,
+    feature_stats: pd.DataFrame,
+    files: pd.DataFrame,
+) -> pd.DataFrame:
+    """``file_id, tmax_term`` (eq. 4; NaN where not used) from the raw log-mel of the files."""
+    from subcluster_adacos_asd import backends
+    from subcluster_adacos_asd.log_mel import iter_feature_blocks, temporal_maxima
+
+    if len(log_mel) == 0:
+        return pd.DataFrame({"file_id": pd.Series(dtype=str), "tmax_term": pd.Series(dtype=float)})
+    stats = feature_stats.sort_values("mel")
+    mean = stats["mean"].to_numpy(dtype=np.float64)
+    std = stats["std"].to_numpy(dtype=np.float64)
+    maxima = temporal_maxima(iter_feature_blocks(log_mel, len(mean)), len(log_mel), mean, std)
+    tmax = pd.DataFrame(maxima, columns=[f"{backends.TMAX_PREFIX}{m:03d}" for m in range(len(mean))])
+    tmax.insert(0, "file_id", log_mel["file_id"].astype(str).to_numpy())
+    return backends.tmax_terms(backend, tmax, scored_files(files))
+
+
+def score_table(
+    files: pd.DataFrame,
+    terms_by_configuration: Mapping[str, pd.DataFrame],
+    tmax_terms: pd.DataFrame,
+    variant_choice: Mapping[str, str],
+    thresholds: pd.DataFrame,
+) -> pd.DataFrame:
+    """``inference_scores``: one row per input file (:data:`OUTPUT_COLUMNS`), error rows included.
+
+    The scored files get the ``anomaly_scores`` computation of the ``score`` pipeline: terms
+    summed over the snapshots and configurations of each machine type's chosen loss variant
+    (:func:`ensemble.sum_members`), the score (:func:`ensemble.variant_scores`) and the decision
+    against the saved thresholds (:func:`ensemble.apply_thresholds`).
+    """
+    from subcluster_adacos_asd import ensemble
+
+    rows = scored_files(files)
+    decided = pd.DataFrame(columns=ensemble.ANOMALY_SCORE_COLUMNS)
+    if len(rows):
+        by_variant: dict[str, dict[str, pd.DataFrame]] = {}
+        for name, terms in terms_by_configuration.items():
+            if len(terms):
+                by_variant.setdefault(parse_configuration_name(name).variant, {})[name] = terms
+        sums = pd.concat([ensemble.sum_members(group) for group in by_variant.values()],
+                         ignore_index=True) if by_variant else None
+        if sums is None:
+            raise ValueError("No configuration scored any file: the trained configurations do "
+                             f"not include the chosen variants {dict(variant_choice)}")
+        scores = ensemble.variant_scores(sums, rows, tmax_terms)
+        decided = ensemble.apply_thresholds(scores, variant_choice, thresholds)
+    result = files.merge(
+        decided.drop(columns=["machine_type", "section", "domain", "split", "label"]),
+        on="file_id", how="left", validate="one_to_one",
+    )
+    result = result.rename(columns={"path": "file"})
+    result["decision"] = result["decision"].astype("Int64")
+    for column in ("score", "threshold", "threshold_score", *TERM_COLUMNS, "tmax_term"):
+        result[column] = result[column].astype(float)
+    result["reason"] = result["reason"].fillna("")
+    return result[list(OUTPUT_COLUMNS)].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------
+# the summary
+
+
+def summary(table: pd.DataFrame, input_path=None) -> dict:
+    """Counts of the run (files, scored, errors, anomalous, normal) and every error's reason."""
+    scored = table[table["status"] == STATUS_SCORED]
+    errors = table[table["status"] == STATUS_ERROR]
+    result = {
+        "input_path": list(input_path) if isinstance(input_path, tuple) else input_path,
+        "files": int(len(table)),
+        "scored": int(len(scored)),
+        "errors": int(len(errors)),
+        "anomalous": int((scored["decision"] == 1).sum()),
+        "normal": int((scored["decision"] == 0).sum()),
+        "per_machine_type": {
+            str(machine): {"scored": int((group["status"] == STATUS_SCORED).sum()),
+                           "anomalous": int((group["decision"] == 1).sum())}
+            for machine, group in table.dropna(subset=["machine_type"]).groupby("machine_type")
+        },
+        "error_files": [
+            {"file": str(f), "reason": str(r)} for f, r in zip(errors["file"], errors["reason"])
+        ],
+    }
+    return result
+
+
+def log_summary(result: Mapping, shown: int = 20) -> None:
+    """The run's last word: counts, and each error's reason (a warning when there are errors)."""
+    logger.info(
+        "Inference: %d files, %d scored (%d anomalous, %d normal), %d errors",
+        result["files"], result["scored"], result["anomalous"], result["normal"],
+        result["errors"],
+    )
+    if result["errors"]:
+        listed = result["error_files"][:shown]
+        more = len(result["error_files"]) - len(listed)
+        lines = "\n  ".join(e["reason"] for e in listed)
+        logger.warning(
+            "%d of %d files were NOT scored (status = error in inference_scores):\n  %s%s",
+            result["errors"], result["files"], lines, f"\n  ... and {more} more" if more else "",
+        )

@@ -1,0 +1,85 @@
+"""Nodes of the ``inference`` pipeline: thin wrappers over :mod:`subcluster_adacos_asd.inference`.
+
+Inputs come from paths in ``params:inference`` (new recordings live anywhere, not in
+``raw_audio``); the trained system comes from the catalog as the ``score`` pipeline left it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+
+from subcluster_adacos_asd import inference
+from subcluster_adacos_asd.backends import TmaxBackend
+
+logger = logging.getLogger(__name__)
+
+
+def list_inference_files(
+    parameters: dict, variant_choice: dict[str, str], thresholds: pd.DataFrame
+) -> pd.DataFrame:
+    """Every input file with what its name (or the parameters) say it is, and error rows for
+    names that say nothing and for machine types, sections or domains the system never saw."""
+    settings = inference.InferenceSettings.from_parameters(parameters)
+    paths = inference.list_input_files(settings.input_path)
+    logger.info("Inference: %d files from %s", len(paths), settings.input_path)
+    files = inference.describe_files(paths, settings)
+    return inference.check_trained(files, variant_choice, thresholds)
+
+
+def extract_inference_log_mel(
+    files: pd.DataFrame, feature_parameters: dict, parameters: dict
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The raw log-mel of the usable files, with the trained system's feature settings, and the
+    file table with error rows for audio that cannot be used (rate, channels, length, reading)."""
+    settings = inference.InferenceSettings.from_parameters(parameters)
+    return inference.extract_log_mel(
+        files, settings.log_mel_settings(feature_parameters), settings.n_jobs, settings.chunk_size
+    )
+
+
+def compute_inference_terms(
+    model_snapshots: dict,
+    fitted_backends: dict,
+    log_mel: pd.DataFrame,
+    feature_stats: pd.DataFrame,
+    files: pd.DataFrame,
+    variant_choice: dict[str, str],
+    training_parameters: dict,
+    *,
+    configuration: str,
+) -> pd.DataFrame:
+    """One configuration's score terms of the files whose machine type uses its loss variant."""
+    return inference.configuration_terms(
+        configuration, model_snapshots, fitted_backends, log_mel, feature_stats, files,
+        variant_choice, int(training_parameters.get("embed_batch_size", 128)),
+    )
+
+
+def compute_inference_tmax_terms(
+    tmax_backend: TmaxBackend,
+    log_mel: pd.DataFrame,
+    feature_stats: pd.DataFrame,
+    files: pd.DataFrame,
+) -> pd.DataFrame:
+    """The temporal-max term (eq. 4) of the files, from the saved Gaussians."""
+    return inference.temporal_max_terms(tmax_backend, log_mel, feature_stats, files)
+
+
+def score_inference_files(
+    files: pd.DataFrame,
+    tmax_terms: pd.DataFrame,
+    variant_choice: dict[str, str],
+    thresholds: pd.DataFrame,
+    parameters: dict,
+    **terms_by_configuration: pd.DataFrame,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """``inference_scores`` (saved as Parquet and CSV) and ``inference_summary``; logs the
+    summary, with every error's reason, as the run's last word."""
+    table = inference.score_table(
+        files, terms_by_configuration, tmax_terms, variant_choice, thresholds
+    )
+    result = inference.summary(table, parameters.get("input_path"))
+    inference.log_summary(result)
+    return table, table, result

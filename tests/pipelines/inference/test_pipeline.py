@@ -1,0 +1,190 @@
+"""The `inference` pipeline on a tiny system trained by the project's own features / train /
+embed / score pipelines (real catalog entries in a temporary folder): its scores equal the
+`score` pipeline's, bad files become error rows, and it reads nothing but the trained system."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile
+import yaml
+from kedro.io import DataCatalog
+from kedro.runner import SequentialRunner
+from scipy.signal import resample_poly
+
+from subcluster_adacos_asd.configurations import TrainingConfiguration
+from subcluster_adacos_asd.pipelines.inference.pipeline import create_pipeline
+from tests.pipelines.inference.system import (
+    CONFIGURATIONS,
+    PROJECT,
+    make_catalog,
+    train_system,
+)
+
+TERMS = ["section_term", "attribute_term", "target_term", "tmax_term"]
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory):
+    """``(raw folder, parameters, catalog configuration)`` of the trained tiny system."""
+    return train_system(tmp_path_factory.mktemp("system"))
+
+
+def run_inference(system, **inference):
+    raw, params, config = system
+    catalog = make_catalog(config, params, inference)
+    SequentialRunner().run(create_pipeline(CONFIGURATIONS), catalog)
+    return catalog
+
+
+def score_pipeline_rows(config, params) -> pd.DataFrame:
+    """``anomaly_scores`` of the score pipeline, keyed by each file's absolute path."""
+    catalog = make_catalog(config, params)
+    scores = catalog.load("anomaly_scores")
+    index = catalog.load("file_index")
+    paths = index.set_index("file_id")["path"].map(lambda p: str(Path(p).resolve()))
+    return scores.assign(file=scores["file_id"].map(paths)).set_index("file")
+
+
+def test_inference_scores_equal_the_score_pipeline(system):
+    raw, params, config = system
+    folders = [str(raw / m / f) for m in ("fan", "valve") for f in ("source_test", "target_test")]
+    catalog = run_inference(system, input_path=folders)
+    table = catalog.load("inference_scores")
+    expected = score_pipeline_rows(config, params)
+
+    assert len(table) == 12 and (table["status"] == "scored").all()
+    assert (table["reason"] == "").all()
+    reference = expected.loc[table["file"]]
+    for column in ["score", "threshold_score", *TERMS]:
+        np.testing.assert_allclose(
+            table[column].to_numpy(dtype=float), reference[column].to_numpy(dtype=float),
+            rtol=1e-6, atol=1e-6, equal_nan=True, err_msg=column)  # measured: bit-equal
+    for column in ["machine_type", "domain", "variant", "label"]:
+        assert table[column].tolist() == reference[column].tolist(), column
+    assert table["section"].tolist() == reference["section"].tolist()
+    assert table["decision"].tolist() == reference["decision"].astype(int).tolist()
+    np.testing.assert_allclose(table["threshold"], reference["threshold"].astype(float))
+    # Both variants and the valve term are exercised: fan uses `both`, valve `sections`.
+    assert set(zip(table["machine_type"], table["variant"])) == {
+        ("fan", "both"), ("valve", "sections")}
+    assert table.loc[(table["machine_type"] == "valve") & (table["domain"] == "source"),
+                     "tmax_term"].notna().all()
+    assert table.loc[table["machine_type"] == "fan", "tmax_term"].isna().all()
+
+    csv = catalog.load("inference_scores_csv")
+    assert csv.columns.tolist() == table.columns.tolist()
+    np.testing.assert_allclose(csv["score"], table["score"])
+    summary = catalog.load("inference_summary")
+    assert (summary["files"], summary["scored"], summary["errors"]) == (12, 12, 0)
+    assert summary["anomalous"] + summary["normal"] == 12
+    assert summary["anomalous"] == int(reference["decision"].sum())
+
+
+def _write_bad_folder(raw: Path, folder: Path) -> dict[str, Path]:
+    """A folder of new recordings: one good clip, the same clip in several broken forms, a clip
+    of an untrained section, a clip under a plain name, garbage, and a note that is no WAV."""
+    original = raw / "fan" / "target_test" / "section_00_target_test_normal_0000_a_9.wav"
+    samples, rate = soundfile.read(original, dtype="float32")
+    target = folder / "fan" / "target_test"
+    target.mkdir(parents=True)
+    files = {
+        "good": target / original.name,
+        "stereo": target / "section_00_target_test_0101.wav",
+        "8khz": target / "section_00_target_test_0102.wav",
+        "short": target / "section_00_target_test_0103.wav",
+        "garbage": target / "section_00_target_test_0104.wav",
+        "section": target / "section_05_target_test_0105.wav",
+        "plain": target / "monday_morning_line_3.wav",
+    }
+    shutil.copy(original, files["good"])
+    shutil.copy(original, files["section"])
+    shutil.copy(original, files["plain"])
+    soundfile.write(files["stereo"], np.stack([samples, samples], axis=1), rate, subtype="PCM_16")
+    soundfile.write(files["8khz"], resample_poly(samples, 1, 2), 8000, subtype="PCM_16")
+    soundfile.write(files["short"], samples[: rate // 4], rate, subtype="PCM_16")
+    files["garbage"].write_bytes(np.random.default_rng(0).bytes(3000))
+    (target / "notes.txt").write_text("recorded on Monday")
+    return files
+
+
+def test_bad_files_get_error_rows_and_the_others_are_scored(system, tmp_path, caplog):
+    raw, params, config = system
+    files = _write_bad_folder(raw, tmp_path / "new")
+    catalog = run_inference(system, input_path=str(tmp_path / "new"))
+    table = catalog.load("inference_scores").set_index("file")
+    rows = {kind: table.loc[str(path.resolve())] for kind, path in files.items()}
+
+    assert len(table) == 7  # notes.txt is not a recording
+    assert rows["good"]["status"] == "scored" and np.isfinite(rows["good"]["score"])
+    expected = {
+        "stereo": r"2 channels, expected mono",
+        "8khz": r"sample rate 8000 Hz, expected 16000 Hz",
+        "short": r"too short: 4000 samples",
+        "garbage": r"cannot read the audio",
+        "section": r"section 05 of fan was not trained \(trained sections of fan: 00, 01\)",
+        "plain": r"does not follow the DCASE grammar.*inference.section, inference.domain",
+    }
+    for kind, pattern in expected.items():
+        row = rows[kind]
+        assert row["status"] == "error", kind
+        assert str(files[kind].resolve()) in row["reason"], kind
+        assert pd.Series([row["reason"]]).str.contains(pattern).item(), (kind, row["reason"])
+        assert np.isnan(row["score"]) and pd.isna(row["decision"]), kind
+
+    summary = catalog.load("inference_summary")
+    assert (summary["files"], summary["scored"], summary["errors"]) == (7, 1, 6)
+    assert {e["file"] for e in summary["error_files"]} == {
+        str(files[k].resolve()) for k in expected}
+    assert "6 of 7 files were NOT scored" in caplog.text
+
+    # Allowing conversions and saying what plain names are: stereo (two equal channels) and the
+    # plain-named copy now score exactly as the original; what cannot be fixed stays an error.
+    catalog = run_inference(system, input_path=str(tmp_path / "new"), resample=True,
+                            downmix=True, machine_type="fan", section=0, domain="target")
+    again = catalog.load("inference_scores").set_index("file")
+    rows = {kind: again.loc[str(path.resolve())] for kind, path in files.items()}
+    for kind in ("stereo", "plain"):
+        assert rows[kind]["status"] == "scored", rows[kind]["reason"]
+        assert rows[kind]["score"] == pytest.approx(rows["good"]["score"], rel=1e-6)
+    assert rows["8khz"]["status"] == "scored" and np.isfinite(rows["8khz"]["score"])
+    assert rows["good"]["score"] == pytest.approx(table.loc[str(files["good"].resolve()), "score"])
+    assert [k for k, r in rows.items() if r["status"] == "error"] == ["short", "garbage", "section"]
+
+
+def test_pipeline_reads_the_trained_system_and_parameters_only():
+    configurations = [TrainingConfiguration(1, "both"), TrainingConfiguration(4, "sections")]
+    pipeline = create_pipeline(configurations)
+    assert pipeline.inputs() == {
+        "params:inference", "params:features", "params:training", "feature_stats",
+        "tmax_backend", "variant_choice", "thresholds",
+        "sc01_both.model_snapshots", "sc01_both.backends",
+        "sc04_sections.model_snapshots", "sc04_sections.backends"}
+    assert pipeline.outputs() == {"inference_scores", "inference_scores_csv", "inference_summary"}
+    assert sorted(n.name for n in pipeline.only_nodes_with_namespaces(["sc04_sections"]).nodes) \
+        == ["sc04_sections.compute_inference_terms"]
+    assert create_pipeline([]).nodes == []
+
+
+def test_everything_inference_loads_and_writes_is_in_the_catalog():
+    config = {}
+    for name in ("features", "train", "score", "inference"):
+        config.update(yaml.safe_load((PROJECT / "conf/base" / f"catalog_{name}.yml").read_text()))
+    catalog = DataCatalog.from_config(config)
+    versioned = ["sc04_both.model_snapshots", "sc04_both.backends", "tmax_backend",
+                 "variant_choice", "thresholds", "inference_scores", "inference_scores_csv",
+                 "inference_summary"]
+    for name in versioned:
+        assert catalog.get(name)._describe().get("version") is not None, name
+    assert "feature_stats" in catalog  # persisted (not versioned: see docs/readme/inference.md)
+
+
+def test_missing_input_path_names_the_parameter(system):
+    with pytest.raises(Exception, match="inference.input_path is not set"):
+        run_inference(system)
+    with pytest.raises(Exception, match="does not exist"):
+        run_inference(system, input_path="/no/such/folder")
