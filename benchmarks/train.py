@@ -8,6 +8,7 @@ so the peak resident memory (ru_maxrss) of one does not hide the other's.
 
     python benchmarks/train.py                       # 64 x 128 and 313 x 128, small sizes
     python benchmarks/train.py --frames 313 --files 256 --epochs 3
+    python benchmarks/train.py --grid --files 260   # the default run's 10 configurations
 
 Samples per second are measured over the epochs after the first (which traces the graph);
 the first epoch's seconds are printed separately, as every configuration pays them once.
@@ -44,7 +45,8 @@ def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_mode(mode: str, files: int, frames: int, epochs: int, sub_clusters: int) -> dict:
+def run_mode(mode: str, files: int, frames: int, epochs: int, sub_clusters: int,
+             workers: int = 1) -> dict:
     import keras
     import numpy as np
 
@@ -72,8 +74,14 @@ def run_mode(mode: str, files: int, frames: int, epochs: int, sub_clusters: int)
         def on_epoch_end(self, epoch, logs=None):
             times.append(time.perf_counter() - self.start)
 
+    extra = {}
     if mode == "project":
-        batches = training.TrainingBatches(features, np.arange(files), labels, 64, seed=0)
+        batches = training.TrainingBatches(features, np.arange(files), labels, 64, seed=0,
+                                           workers=workers)
+        start = time.perf_counter()
+        for i in range(len(batches)):
+            batches[i]
+        extra["gather_ms_per_batch"] = round(1000 * (time.perf_counter() - start) / len(batches), 2)
         trainer.fit(batches, epochs=epochs, verbose=0, callbacks=[Timer()])
     else:
         one_hot = {h: np.eye(len(n), dtype=np.float32)[c] for h, (n, c) in labels.items()}
@@ -83,7 +91,7 @@ def run_mode(mode: str, files: int, frames: int, epochs: int, sub_clusters: int)
                     callbacks=[Timer()])
     steady = times[1:] or times
     return {
-        "mode": mode,
+        "mode": mode if mode == "numpy" else f"{mode}(workers={workers})",
         "files": files,
         "frames": frames,
         "first_epoch_s": round(times[0], 2),
@@ -91,7 +99,39 @@ def run_mode(mode: str, files: int, frames: int, epochs: int, sub_clusters: int)
         "feature_array_mib": round(feature_mib, 1),
         "peak_rss_mib": round(_rss_mib(), 1),
         "peak_rss_over_baseline_mib": round(_rss_mib() - rss_before_data, 1),
+        **extra,
     }
+
+
+def run_grid(files: int, frames: int) -> None:
+    """Train every configuration of conf/base's grid with conf/base's training parameters on
+    ``files`` clips, as ``kedro run --pipelines=train`` does; print the time of each and all."""
+    from pathlib import Path
+
+    import numpy as np
+    import yaml
+
+    from subcluster_adacos_asd import training
+    from subcluster_adacos_asd.configurations import configurations_from_grid
+
+    conf = Path(__file__).resolve().parents[1] / "conf" / "base"
+    grid = yaml.safe_load((conf / "parameters.yml").read_text())["train_grid"]
+    parameters = yaml.safe_load((conf / "parameters_train.yml").read_text())["training"]
+    settings = training.TrainingSettings.from_parameters(parameters)
+    features, labels = _synthetic(files, frames, 128)
+    total = 0.0
+    for configuration in configurations_from_grid(grid):
+        heads = training.VARIANT_HEADS[configuration.variant]
+        start = time.perf_counter()
+        training.train_subcluster_adacos(
+            features, np.arange(files), {h: labels[h] for h in heads},
+            configuration.sub_clusters, settings, label=configuration.name,
+        )
+        seconds = time.perf_counter() - start
+        total += seconds
+        print(f"{configuration.name}: {seconds:.1f} s")
+    print(f"grid of {len(configurations_from_grid(grid))} configurations, {files} clips of "
+          f"{frames}x128, {settings.epochs} epochs: {total:.0f} s")
 
 
 def main() -> None:
@@ -101,11 +141,19 @@ def main() -> None:
                         help="training clips (default: 512 for 64 frames, 192 for 313)")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--sub-clusters", type=int, default=4)
+    parser.add_argument("--workers", type=int, nargs="*", default=[1],
+                        help="data_workers of the project's loop (threads gathering batches)")
+    parser.add_argument("--grid", action="store_true",
+                        help="time the default grid with conf/base's training parameters")
     parser.add_argument("--mode", choices=["project", "numpy"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.grid:
+        run_grid(args.files or 260, args.frames[0] if len(args.frames) == 1 else 313)
+        return
     if args.mode:
         frames = args.frames[0]
-        print(json.dumps(run_mode(args.mode, args.files, frames, args.epochs, args.sub_clusters)))
+        print(json.dumps(run_mode(args.mode, args.files, frames, args.epochs, args.sub_clusters,
+                                  args.workers[0])))
         return
     import keras
 
@@ -113,19 +161,22 @@ def main() -> None:
     for frames in args.frames:
         files = args.files or (512 if frames <= 128 else 192)
         results = {}
-        for mode in ("project", "numpy"):
+        for mode, workers in [("numpy", 1)] + [("project", w) for w in args.workers]:
             out = subprocess.run(
                 [sys.executable, __file__, "--mode", mode, "--frames", str(frames), "--files",
                  str(files), "--epochs", str(args.epochs), "--sub-clusters",
-                 str(args.sub_clusters)],
+                 str(args.sub_clusters), "--workers", str(workers)],
                 check=True, capture_output=True, text=True,
             )
-            results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
-            print(json.dumps(results[mode]))
-        ratio = results["project"]["samples_per_s"] / results["numpy"]["samples_per_s"]
-        print(f"{frames}x128, {files} clips: project/plain-fit speed ratio {ratio:.2f}; peak RSS "
-              f"{results['project']['peak_rss_mib']:.0f} vs {results['numpy']['peak_rss_mib']:.0f} "
-              f"MiB (features {results['project']['feature_array_mib']:.0f} MiB)")
+            result = json.loads(out.stdout.strip().splitlines()[-1])
+            results[result["mode"]] = result
+            print(json.dumps(result))
+        reference = results.pop("numpy")
+        for name, result in results.items():
+            ratio = result["samples_per_s"] / reference["samples_per_s"]
+            print(f"{frames}x128, {files} clips: {name} / plain fit speed {ratio:.2f}; peak RSS "
+                  f"{result['peak_rss_mib']:.0f} vs {reference['peak_rss_mib']:.0f} MiB "
+                  f"(features {result['feature_array_mib']:.0f} MiB)")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ import keras
 import numpy as np
 import pytest
 
-from subcluster_adacos_asd.datasets import KerasSnapshotsDataset
 from subcluster_adacos_asd.layers import EmbeddingModel, Mixup, SubclusterAdaCos, initial_scale
 from subcluster_adacos_asd.resnet import build_embedder
 
@@ -91,6 +90,17 @@ def test_training_updates_scale_from_old_scale_and_uses_it(head_and_data, soft):
     assert float(head.scale.numpy()) == pytest.approx(second, rel=1e-5)
 
 
+def test_a_single_class_keeps_its_scale_and_probability_one():
+    # Real data with one section: no non-target centre, B_avg = 0; the scale must not become inf.
+    head = SubclusterAdaCos(1, 4)
+    head.build((None, D))
+    x = np.random.default_rng(0).normal(size=(B, D)).astype(np.float32)
+    s0 = float(head.scale.numpy())
+    p = keras.ops.convert_to_numpy(head([x, np.ones((B, 1), np.float32)], training=True))
+    assert float(head.scale.numpy()) == s0
+    np.testing.assert_allclose(p, 1.0, rtol=1e-6)
+
+
 def test_scale_gets_no_gradient_and_centres_do():
     head = SubclusterAdaCos(2, 2)
     head.build((None, 4))
@@ -141,6 +151,10 @@ def _small_model():
 
 
 def test_snapshot_model_save_and_reload_through_dataset_is_identical(tmp_path):
+    # Imported here, so the layer tests also run where Kedro is not installed (a GPU machine
+    # with JAX only).
+    from subcluster_adacos_asd.datasets import KerasSnapshotsDataset
+
     model = _small_model()
     x = np.random.default_rng(2).normal(size=(5, 32, 32, 1)).astype(np.float32)
     expected = keras.ops.convert_to_numpy(model(x, training=False))

@@ -101,6 +101,21 @@ def test_batches_cover_every_row_once_per_epoch_and_reshuffle():
     assert first != second
 
 
+def test_loss_and_accuracy_compare_probabilities_with_the_mixed_labels_they_carry():
+    mixed = np.array([[0.7, 0.3, 0.0], [0.0, 0.4, 0.6]], dtype=np.float32)
+    probabilities = np.array([[0.5, 0.2, 0.3], [0.1, 0.8, 0.1]], dtype=np.float32)
+    packed = np.concatenate([mixed, probabilities], axis=-1)
+    unmixed = np.eye(3, dtype=np.float32)[[0, 2]]
+    loss = keras.ops.convert_to_numpy(training.mixed_label_crossentropy(unmixed, packed))
+    np.testing.assert_allclose(loss, -(mixed * np.log(probabilities)).sum(axis=1), rtol=1e-6)
+    accuracy = keras.ops.convert_to_numpy(training.mixed_label_accuracy(unmixed, packed))
+    assert accuracy.tolist() == [1.0, 0.0]
+    # A single class (one section in the data): probability 1, loss 0.
+    single = np.ones((4, 2), dtype=np.float32)
+    assert np.allclose(keras.ops.convert_to_numpy(
+        training.mixed_label_crossentropy(np.ones((4, 1)), single)), 0.0, atol=1e-6)
+
+
 def _patterned_clips(rng, patterns, per_class, frames):
     """Clips of each class: its own spectral pattern over all frames, plus strong noise."""
     classes = np.repeat(np.arange(len(patterns)), per_class)

@@ -48,6 +48,7 @@ class SubclusterAdaCos(keras.layers.Layer):
         B_avg = mean_i sum_c (1 - y_ic) sum_{l in M(c)} exp(s_old cos_i,cl)
         theta_i = sum_c y_ic * min_{l in M(c)} theta_i,cl / sum_c y_ic
 
+    With a single class there are no non-target centres and the scale stays as it is.
     The weights ``1 - y_ic`` keep exactly the non-target sub-clusters for one-hot labels and are
     the label-weighted mix of both partners' non-target sums for mixup labels. The angle of a
     class is that of its nearest sub-cluster, the one that carries most of the class
@@ -126,7 +127,9 @@ class SubclusterAdaCos(keras.layers.Layer):
             ops.sum(labels, axis=-1), _COS_EPSILON
         )
         theta_median = ops.median(sample_theta)
-        return ops.log(b_avg) / ops.cos(ops.minimum(math.pi / 4.0, theta_median))
+        new_scale = ops.log(b_avg) / ops.cos(ops.minimum(math.pi / 4.0, theta_median))
+        # A single class has no non-target centre (B_avg = 0, log = -inf): keep the old scale.
+        return ops.where(b_avg > 0, new_scale, old_scale)
 
     def call(self, inputs, training=None):
         if isinstance(inputs, (list, tuple)):

@@ -52,6 +52,7 @@ class TrainingSettings:
     embedding_dim: int = 128
     l2_weight_decay: float = 1e-5
     embed_batch_size: int = 128
+    data_workers: int = 1
     extra: dict = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -87,8 +88,8 @@ def standardised_features(log_mel: pd.DataFrame, feature_stats: pd.DataFrame) ->
     """The (files, frames, mels) float32 array of ``log_mel``, standardised per mel bin.
 
     The number of mel bins is that of ``feature_stats``. The array is standardised in place
-    when ``frame_to_array`` returned a writable copy, so at most one copy of the data set is
-    made here.
+    when ``frame_to_array`` returned a fresh (writable) array, otherwise into one new array, so
+    at most one copy of the data set is made here.
     """
     stats = feature_stats.sort_values("mel")
     n_mels = len(stats)
@@ -99,11 +100,14 @@ def standardised_features(log_mel: pd.DataFrame, feature_stats: pd.DataFrame) ->
     if not np.all(np.isfinite(std)) or np.any(std <= 0):
         raise ValueError("feature_stats has non-positive or non-finite std values")
     features = frame_to_array(log_mel, n_mels)
-    if features.flags.writeable and features.flags.owndata:
+    if features.flags.writeable:
+        # A fresh array (Arrow buffers converted without copying come back read-only).
         features -= mean
         features /= std
         return features
-    return (features - mean) / std
+    standardised = np.subtract(features, mean, dtype=np.float32)
+    standardised /= std
+    return standardised
 
 
 def feature_rows(file_index: pd.DataFrame, log_mel: pd.DataFrame) -> np.ndarray:
@@ -147,6 +151,12 @@ def head_labels(training_files: pd.DataFrame, variant: str) -> dict[str, tuple[l
                 "data without attributes"
             )
         labels[head] = encode_classes(column)
+        if len(labels[head][0]) == 1:
+            logger.warning(
+                "The %s head has a single class (%s): its loss is constant and teaches the "
+                "network nothing; use data with several %s values",
+                head, labels[head][0][0], HEAD_COLUMNS[head],
+            )
     return labels
 
 
@@ -219,9 +229,11 @@ def build_embedding_model(
 def build_training_model(model: EmbeddingModel, seed: int) -> keras.Model:
     """The graph that is fitted: mixup -> embedder -> heads, sharing ``model``'s weights.
 
-    Inputs ``log_mel`` and one-hot labels ``<head>_label`` per head. Each output (named after its head) packs
-    the mixed labels and the predicted probabilities as B x 2 x C, because the loss must compare
-    with the labels as mixed inside the model, not with the targets fed to ``fit``.
+    Inputs ``log_mel`` and one-hot labels ``<head>_label`` per head. Each output (named after
+    its head) packs the mixed labels and the predicted probabilities side by side as B x 2C,
+    because the loss must compare with the labels as mixed inside the model, not with the
+    targets fed to ``fit``. (Side by side, not stacked: Keras squeezes a prediction whose rank
+    exceeds the target's when its last axis has length 1, which a single class would trigger.)
     """
     log_mel = keras.Input(shape=tuple(model.embedder.inputs[0].shape[1:]), name="log_mel")
     labels = {
@@ -233,21 +245,31 @@ def build_training_model(model: EmbeddingModel, seed: int) -> keras.Model:
     outputs = {}
     for head, mixed_labels in zip(model.heads, mixed[1:], strict=True):
         probabilities = head([embedding, mixed_labels])
-        outputs[head.name] = ops.stack([mixed_labels, probabilities], axis=1)
+        outputs[head.name] = ops.concatenate([mixed_labels, probabilities], axis=-1)
     return keras.Model({"log_mel": log_mel, **labels}, outputs, name="training_model")
 
 
+def _unpack(y_pred):
+    """(mixed labels, probabilities) of a packed head output."""
+    n_classes = y_pred.shape[-1] // 2
+    return y_pred[:, :n_classes], y_pred[:, n_classes:]
+
+
 def mixed_label_crossentropy(y_true, y_pred):
-    """Cross-entropy of the probabilities (``y_pred[:, 1]``) against the mixed labels
-    (``y_pred[:, 0]``) that the model carries; ``y_true`` (the unmixed labels) is unused."""
+    """Cross-entropy of the probabilities against the mixed labels, both carried in ``y_pred``
+    (see :func:`build_training_model`); ``y_true`` (the unmixed labels) is unused."""
     del y_true
-    return keras.losses.categorical_crossentropy(ops.stop_gradient(y_pred[:, 0]), y_pred[:, 1])
+    labels, probabilities = _unpack(y_pred)
+    # -sum y log p written out: Keras' categorical_crossentropy warns on a single class.
+    probabilities = ops.clip(probabilities, keras.config.epsilon(), 1.0)
+    return -ops.sum(ops.stop_gradient(labels) * ops.log(probabilities), axis=-1)
 
 
 def mixed_label_accuracy(y_true, y_pred):
     """Share of samples whose most probable class is the dominant class of their mixed label."""
     del y_true
-    hits = ops.argmax(y_pred[:, 1], axis=-1) == ops.argmax(y_pred[:, 0], axis=-1)
+    labels, probabilities = _unpack(y_pred)
+    hits = ops.argmax(probabilities, axis=-1) == ops.argmax(labels, axis=-1)
     return ops.cast(hits, "float32")
 
 
@@ -358,7 +380,9 @@ def train_subcluster_adacos(
         loss_weights={head: 1.0 for head in labels},
         metrics={head: [mixed_label_accuracy] for head in labels},
     )
-    batches = TrainingBatches(features, rows, labels, settings.batch_size, settings.seed)
+    batches = TrainingBatches(
+        features, rows, labels, settings.batch_size, settings.seed, workers=settings.data_workers
+    )
     _build_before_fit(trainer, batches[0])
     progress = _EpochProgress(model, settings.epochs, len(rows), label)
     snapshots = _Snapshots(model, settings.snapshot_epochs)
