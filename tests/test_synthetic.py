@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 import yaml
 from sklearn.covariance import LedoitWolf
-from sklearn.linear_model import LogisticRegression
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from subcluster_adacos_asd import synthetic
 from subcluster_adacos_asd.synthetic import (
@@ -189,17 +190,23 @@ def test_a_fault_is_set_relative_to_the_machine_in_its_own_band():
 
 @pytest.fixture(scope="module")
 def default_set():
-    """Mean log-mel (128 mels, n_fft 1024, hop 512, dB) of every clip of the default data set."""
+    """Mean and standard deviation over time of the log-mel (128 mels, n_fft 1024, hop 512, dB)
+    of every clip of the default data set: clips, means, standard deviations."""
     settings = SyntheticSettings.from_parameters(_base_parameters())
     clips = plan_clips(settings)
-    features = []
-    for clip in clips:
-        power = librosa.feature.melspectrogram(
-            y=render_clip(clip, settings), sr=settings.sample_rate, n_fft=1024, hop_length=512,
-            n_mels=128
-        )
-        features.append(librosa.power_to_db(power).mean(axis=1))
-    return clips, np.array(features)
+    means, deviations = [], []
+    # one BLAS thread (also for the tests using this): threaded small matrix products are many
+    # times slower on a busy machine
+    with threadpool_limits(1):
+        for clip in clips:
+            power = librosa.feature.melspectrogram(
+                y=render_clip(clip, settings), sr=settings.sample_rate, n_fft=1024,
+                hop_length=512, n_mels=128
+            )
+            log_mel = librosa.power_to_db(power)
+            means.append(log_mel.mean(axis=1))
+            deviations.append(log_mel.std(axis=1))
+        yield clips, np.array(means), np.array(deviations)
 
 
 def _simple_detector_aucs(clips, features) -> dict:
@@ -221,7 +228,7 @@ def _simple_detector_aucs(clips, features) -> dict:
 
 
 def test_a_mean_log_mel_gaussian_is_far_from_perfect_but_better_than_chance(default_set):
-    clips, features = default_set
+    clips, features, _ = default_set
     aucs = _simple_detector_aucs(clips, features)
     mean = np.mean(list(aucs.values()))
     assert 0.55 < mean < 0.85, aucs
@@ -230,9 +237,11 @@ def test_a_mean_log_mel_gaussian_is_far_from_perfect_but_better_than_chance(defa
 
 
 def test_sections_and_attributes_can_be_told_apart(default_set):
-    """A linear classifier on the mean log-mel, trained on the source training clips, names the
-    attribute class (machine type, section, attribute) of normal source test clips."""
-    clips, features = default_set
+    """A linear classifier on the mean and deviation over time of the log-mel, trained on the
+    source training clips, names the attribute class (machine type, section, attribute) of
+    normal source test clips: the classes a network is trained on are there to be learned."""
+    clips, means, deviations = default_set
+    features = np.concatenate([means, deviations], axis=1)
     train = [i for i, c in enumerate(clips) if c.split == "train" and c.domain == "source"]
     test = [i for i, c in enumerate(clips)
             if c.split == "test" and c.domain == "source" and c.label == "normal"]
@@ -240,19 +249,21 @@ def test_sections_and_attributes_can_be_told_apart(default_set):
     def attribute_class(i):
         return f"{clips[i].machine_type}_{clips[i].section}_{clips[i].attributes}"
 
-    classifier = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
+    classifier = make_pipeline(
+        StandardScaler(), LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")
+    )
     classifier.fit(features[train], [attribute_class(i) for i in train])
     predicted = classifier.predict(features[test])
     accuracy = np.mean([p == attribute_class(i) for p, i in zip(predicted, test)])
-    assert accuracy > 0.85
+    assert accuracy > 0.85, accuracy
     sections_right = np.mean([p.rsplit("_", 2)[0] == attribute_class(i).rsplit("_", 2)[0]
                               for p, i in zip(predicted, test)])
-    assert sections_right > 0.95
+    assert sections_right > 0.95, sections_right
 
 
 def test_the_target_domain_is_shifted(default_set):
-    """Normal target clips look unusual to a model of the (mostly source) training data."""
-    clips, features = default_set
+    """Normal target clips look unusual to a model of the source training data."""
+    clips, features, _ = default_set
     ratios = []
     for machine, section in sorted({(c.machine_type, c.section) for c in clips}):
         mine = [i for i, c in enumerate(clips) if (c.machine_type, c.section) == (machine, section)]
