@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 import pandas as pd
@@ -236,7 +236,7 @@ class _Clip:
     def __post_init__(self):
         self.t = np.arange(self.n) / self.sample_rate
 
-    @property
+    @cached_property
     def freqs(self) -> np.ndarray:
         return np.fft.rfftfreq(self.n, 1.0 / self.sample_rate)
 
@@ -404,9 +404,7 @@ def split_harmonics(clip: _Clip, amplitudes: np.ndarray,
 
 
 def rotating_machine(clip: _Clip, f_rot: float, amplitudes: np.ndarray, noise: np.ndarray,
-                     noise_modulation: float, modulation_order: int,
-                     kinds: tuple[str, ...] = ("bearing", "shifted_harmonics", "rubbing",
-                                               "irregular_rotation")) -> np.ndarray:
+                     noise_modulation: float, modulation_order: int) -> np.ndarray:
     """Harmonics of a rotation plus flow/structure noise pulsing with blade or vane passing,
     with the rotating-machine faults applied.
 
@@ -416,7 +414,7 @@ def rotating_machine(clip: _Clip, f_rot: float, amplitudes: np.ndarray, noise: n
     rng = clip.rng
     n, sr = clip.n, clip.sample_rate
     speed = f_rot * (1 + 0.003 * slow_noise(rng, n, sr, 0.5))  # mains and load wander
-    if clip.anomaly == "irregular_rotation" and "irregular_rotation" in kinds:
+    if clip.anomaly == "irregular_rotation":
         speed = speed * flutter(clip)
     cycles = cycles_of(speed, n, sr) + rng.uniform()
     phases = rng.uniform(0, 2 * np.pi, len(amplitudes))
@@ -447,9 +445,9 @@ def _jitter(clip: _Clip, low: float = 0.9, high: float = 1.1) -> float:
 def over_voltage(clip: _Clip) -> float:
     """The speed factor of an over-voltage fault: the motor runs a few per cent fast.
 
-    Harmless-looking to a model of the average spectrum when the section's attribute is the
-    speed (the faulty speed lies between the normal speeds), but off every normal operating
-    point: a detector must model the section's sub-clusters to see it.
+    Where the section's attribute is the speed, the faulty speed often lies between two normal
+    speeds: inside the range of the normal sounds, but off every normal operating point, so a
+    detector must model the section's modes rather than its range.
     """
     if clip.anomaly != "over_voltage":
         return 1.0
@@ -513,9 +511,7 @@ def _fan_render(clip, fan, attribute):
     flow = band(clip.freqs, fan["flow_centre"] * speed / load**0.3, fan["flow_octaves"])
     share = fan["flow_share"] * min(1.0, speed * load) ** 0.5
     noise = shaped_noise(clip.rng, flow, clip.n) * share / (1 - share) * (speed * load) ** 0.5
-    signal = rotating_machine(clip, f_rot, amplitudes, noise, 0.3, fan["blades"],
-                              ("bearing", "shifted_harmonics", "rubbing", "imbalance"))
-    return signal
+    return rotating_machine(clip, f_rot, amplitudes, noise, 0.3, fan["blades"])
 
 
 def _gearbox_instance(rng):
@@ -617,8 +613,7 @@ def _pump_render(clip, pump, attribute):
     share = pump["flow_share"]
     noise = shaped_noise(rng, flow, clip.n) * share / (1 - share) * (speed * pressure) ** 0.5
     kind = clip.anomaly
-    signal = rotating_machine(clip, f_rot, amplitudes, noise, 0.25, pump["vanes"],
-                              ("bearing", "shifted_harmonics", "irregular_rotation"))
+    signal = rotating_machine(clip, f_rot, amplitudes, noise, 0.25, pump["vanes"])
     if kind == "cavitation":  # collapsing vapour bubbles: random crackle
         rate = rng.uniform(40, 120)
         times = np.sort(rng.uniform(0, clip.n / clip.sample_rate, rng.poisson(rate * clip.t[-1])))
@@ -787,8 +782,7 @@ def _toycar_render(clip, car, attribute):
     rolling = shaped_noise(rng, band(clip.freqs, car["roll_centre"], 3.0), clip.n) * speed**0.5
     # the rolling noise pulses with the wheel, a sub-multiple of the motor rotation
     wheel = 1 + 0.3 * np.cos(2 * np.pi * clip.t * f_motor / car["wheel_ratio"])
-    return rotating_machine(clip, f_motor, amplitudes, rolling * wheel, 0.1, car["gear_teeth"],
-                            ("bearing", "shifted_harmonics", "rubbing", "imbalance"))
+    return rotating_machine(clip, f_motor, amplitudes, rolling * wheel, 0.1, car["gear_teeth"])
 
 
 def _toytrain_instance(rng):
@@ -813,8 +807,7 @@ def _toytrain_render(clip, train, attribute):
     amplitudes *= 10 ** (rng.normal(0, 1.0, count) / 20)
     amplitudes /= np.sqrt(np.sum(amplitudes**2) / 2)
     rolling = shaped_noise(rng, band(clip.freqs, train["roll_centre"], 3.0), n) * speed**0.5
-    signal = rotating_machine(clip, f_motor, amplitudes * 0.7, rolling, 0.05, 1,
-                              ("bearing", "shifted_harmonics"))
+    signal = rotating_machine(clip, f_motor, amplitudes * 0.7, rolling, 0.05, 1)
     # rail joints: each passes under both axles
     period = train["joint_s"] / speed
     joints = np.arange(rng.uniform(0, period), n / sr, period)
