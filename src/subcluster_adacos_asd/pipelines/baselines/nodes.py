@@ -1,0 +1,80 @@
+"""Nodes of the `baselines` pipeline: thin wrappers over :mod:`subcluster_adacos_asd.baselines`."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from subcluster_adacos_asd import baselines
+
+
+def train_autoencoder_baseline(
+    file_index: pd.DataFrame,
+    log_mel: pd.DataFrame,
+    feature_stats: pd.DataFrame,
+    settings: dict,
+    section_groups: list | None,
+) -> dict:
+    """One autoencoder per machine type (or section group): ``{model name: keras.Model}``."""
+    n_mels = baselines.n_mels_of(feature_stats)
+    return baselines.fit_autoencoders(file_index, log_mel, n_mels, settings, section_groups)
+
+
+def train_mobilenetv2_baseline(
+    file_index: pd.DataFrame,
+    log_mel: pd.DataFrame,
+    feature_stats: pd.DataFrame,
+    settings: dict,
+    section_groups: list | None,
+) -> dict:
+    """One MobileNetV2 section classifier per machine type (or section group)."""
+    n_mels = baselines.n_mels_of(feature_stats)
+    return baselines.fit_mobilenetv2s(file_index, log_mel, n_mels, settings, section_groups)
+
+
+def score_autoencoder_baseline(
+    models: dict,
+    file_index: pd.DataFrame,
+    log_mel: pd.DataFrame,
+    feature_stats: pd.DataFrame,
+    settings: dict,
+    section_groups: list | None,
+    decision_quantile: float,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Reconstruction-error scores and gamma-threshold decisions of every file, and thresholds."""
+    return baselines.score_baseline(
+        "autoencoder",
+        models,
+        file_index,
+        log_mel,
+        baselines.n_mels_of(feature_stats),
+        settings,
+        section_groups,
+        decision_quantile,
+    )
+
+
+def score_mobilenetv2_baseline(
+    models: dict,
+    file_index: pd.DataFrame,
+    log_mel: pd.DataFrame,
+    feature_stats: pd.DataFrame,
+    settings: dict,
+    section_groups: list | None,
+    decision_quantile: float,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Negative-logit scores and gamma-threshold decisions of every file, and thresholds."""
+    return baselines.score_baseline(
+        "mobilenetv2",
+        models,
+        file_index,
+        log_mel,
+        baselines.n_mels_of(feature_stats),
+        settings,
+        section_groups,
+        decision_quantile,
+    )
+
+
+def combine_baseline_tables(*tables: pd.DataFrame) -> pd.DataFrame:
+    """One long table from the per-system tables (scores or thresholds), systems in order."""
+    return pd.concat(tables, ignore_index=True)
