@@ -70,6 +70,9 @@ def test_settings_validate_snapshot_epochs():
     assert settings.snapshot_epochs == (2, 4) and settings.batch_size == 64
     with pytest.raises(ValueError, match="outside"):
         training.TrainingSettings.from_parameters({"epochs": 4, "snapshot_epochs": [5]})
+    with pytest.raises(ValueError, match="learning_rat"):  # a typo must not pass silently
+        training.TrainingSettings.from_parameters(
+            {"epochs": 4, "snapshot_epochs": [4], "learning_rat": 0.1})
     assert training.snapshot_name(100) == "epoch_0100"
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import keras
 import numpy as np
@@ -53,17 +53,21 @@ class TrainingSettings:
     l2_weight_decay: float = 1e-5
     embed_batch_size: int = 128
     data_workers: int = 1
-    extra: dict = field(default_factory=dict, compare=False)
 
     @classmethod
     def from_parameters(cls, parameters: dict) -> TrainingSettings:
-        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        known = set(cls.__dataclass_fields__)
         missing = {"epochs", "snapshot_epochs"} - set(parameters)
         if missing:
             raise ValueError(f"params:training lacks {sorted(missing)}")
-        values = {k: v for k, v in parameters.items() if k in known}
+        unknown = set(parameters) - known
+        if unknown:
+            raise ValueError(
+                f"params:training has unknown keys {sorted(unknown)}; known: {sorted(known)}"
+            )
+        values = dict(parameters)
         values["snapshot_epochs"] = tuple(sorted(int(e) for e in values["snapshot_epochs"]))
-        settings = cls(**values, extra={k: v for k, v in parameters.items() if k not in known})
+        settings = cls(**values)
         settings.validate()
         return settings
 
