@@ -24,6 +24,7 @@ import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -83,8 +84,8 @@ class InferenceSettings:
     domain: str | None = None
     resample: bool = False
     downmix: bool = False
-    n_jobs: int = -1
-    chunk_size: int = 32
+    n_jobs: int = 1
+    chunk_size: int = 256
 
     def __post_init__(self):
         if self.input_path is None or self.input_path in ("", ()):
@@ -287,12 +288,15 @@ def _log_mel_or_error(
 ) -> list[tuple[np.ndarray | None, str]]:
     """Worker task: ``(log-mel, "")`` or ``(None, reason)`` for each ``(file_id, path)``.
 
-    Files are read with the same reader as the data set (``WavDataset``), and BLAS is held to
-    one thread as in the ``features`` pipeline, so a file's log-mel is the one it had there.
+    Files are read as ``WavDataset`` reads them (``soundfile.read``, float32, no resampling or
+    downmixing), and BLAS is held to one thread as in the ``features`` pipeline, so a file's
+    log-mel is the one it had there (the pipeline test checks the scores are equal). The path
+    is opened directly rather than through fsspec so that a reading error names the file, not
+    a file object.
     """
+    import soundfile
     from threadpoolctl import threadpool_limits
 
-    from subcluster_adacos_asd.datasets import WavDataset
     from subcluster_adacos_asd.log_mel import load_log_mel, mel_basis
 
     basis = mel_basis(settings)
@@ -302,7 +306,10 @@ def _log_mel_or_error(
             try:
                 if not Path(path).is_file():
                     raise FileNotFoundError(f"{path}: no such file")
-                values = load_log_mel(path, WavDataset(filepath=path).load, settings, basis)
+                values = load_log_mel(
+                    path, partial(soundfile.read, path, dtype="float32", always_2d=False),
+                    settings, basis,
+                )
                 results.append((values, ""))
             except Exception as exc:  # noqa: BLE001  every failure is this file's error row
                 message = _inference_hints(str(exc))
@@ -329,13 +336,14 @@ def worker_count(n_files: int, n_jobs: int, chunk_size: int) -> int:
 
 
 def extract_log_mel(
-    files: pd.DataFrame, settings: LogMelSettings, n_jobs: int = -1, chunk_size: int = 32
+    files: pd.DataFrame, settings: LogMelSettings, n_jobs: int = 1, chunk_size: int = 256
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(files, log_mel)``: files with error rows for audio that cannot be used, and the raw
     log-mel (``file_id``, ``log_mel`` as in docs/data_contracts.md) of the files still scored.
 
-    Worker processes are used only when there are several chunks of ``chunk_size`` files:
-    starting them costs about a second, more than the log-mel of a few files.
+    Worker processes are used only when ``n_jobs`` allows and there are several chunks of
+    ``chunk_size`` files: starting them (each imports librosa) costs seconds, while a 10 s clip
+    takes milliseconds here, so they pay off for thousands of files only.
     """
     from joblib import Parallel, delayed
 
