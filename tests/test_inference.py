@@ -242,3 +242,11 @@ def test_a_run_where_every_file_is_bad_still_writes_its_table():
                                       columns=["machine_type", "section", "domain", "threshold"]))
     assert table["status"].tolist() == ["error"] and np.isnan(table["score"].iloc[0])
     assert inference.summary(table)["errors"] == 1
+
+
+def test_snapshots_and_backends_of_different_runs_are_refused():
+    inference.check_snapshots("sc01_both", {"epoch_0003": 0, "epoch_0006": 0},
+                              {"epoch_0006": 0, "epoch_0003": 0})
+    with pytest.raises(ValueError, match=r"sc01_both: the model snapshots \['epoch_0100'\] and "
+                                         r"the fitted backends \['epoch_0003'\] do not match"):
+        inference.check_snapshots("sc01_both", {"epoch_0100": 0}, {"epoch_0003": 0})
