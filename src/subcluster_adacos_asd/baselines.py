@@ -263,22 +263,26 @@ def train_autoencoder(
     hidden_layers: int = 4,
     bottleneck_units: int = 8,
     verbose: int = 0,
+    steps_per_execution: int = 1,
     models: SeededModels | None = None,
 ):
     """Train the autoencoder on (n, dim) vectors to reconstruct themselves (MSE, Adam).
 
     ``validation_split`` is Keras' own: the last fraction of the vectors (in the given order) is
-    held out of training, as in the official code. ``models`` re-uses compiled models between
-    calls (see :class:`SeededModels`); by default the model is built afresh.
+    held out of training, as in the official code. ``steps_per_execution`` only changes speed:
+    Keras runs that many batch updates per call into the compiled step (the small dense model's
+    steps are dominated by per-call overhead on a CPU). ``models`` re-uses compiled models
+    between calls (see :class:`SeededModels`); by default the model is built afresh.
     """
     vectors = np.asarray(vectors, dtype=np.float32)
     dim = vectors.shape[1]
     models = models or SeededModels(seed)
     model = models.initial(
-        ("autoencoder", dim, hidden_units, hidden_layers, bottleneck_units),
+        ("autoencoder", dim, hidden_units, hidden_layers, bottleneck_units, steps_per_execution),
         lambda: build_autoencoder(dim, hidden_units, hidden_layers, bottleneck_units),
         learning_rate,
         loss="mse",
+        steps_per_execution=int(steps_per_execution),
     )
     model.fit(
         vectors,
@@ -552,6 +556,7 @@ def fit_autoencoders(
             hidden_layers=settings["hidden_layers"],
             bottleneck_units=settings["bottleneck_units"],
             verbose=settings.get("verbose", 0),
+            steps_per_execution=settings.get("steps_per_execution", 1),
             models=seeded,
         )
     return models
