@@ -192,3 +192,26 @@ def test_baseline_scores_catalog_entry_is_versioned_parquet():
     for name in ("baseline_scores", "baseline_thresholds"):
         assert catalog[name]["type"] == "pandas.ParquetDataset"
         assert catalog[name]["versioned"] is True
+
+
+def test_dcase2021_parameters_are_the_official_baseline_settings():
+    """conf/dcase2021 merged over conf/base gives the official baseline.yaml values."""
+    from kedro.config import OmegaConfigLoader
+
+    loader = OmegaConfigLoader(
+        conf_source=str(PROJECT / "conf"),
+        base_env="base",
+        default_run_env="local",
+        env="dcase2021",
+        merge_strategy={"parameters": "soft"},
+    )
+    parameters = loader["parameters"]["baselines"]
+    assert parameters["decision_quantile"] == 0.9
+    assert parameters["section_groups"] == [[0, 1, 2], [3, 4, 5]]
+    ae, mnv2 = parameters["autoencoder"], parameters["mobilenetv2"]
+    assert (ae["n_frames"], ae["hop_frames"], ae["epochs"], ae["batch_size"]) == (5, 1, 100, 512)
+    assert (ae["learning_rate"], ae["validation_split"]) == (0.001, 0.1)
+    assert (ae["hidden_units"], ae["hidden_layers"], ae["bottleneck_units"]) == (128, 4, 8)
+    assert (mnv2["n_frames"], mnv2["train_hop_frames"], mnv2["test_hop_frames"]) == (64, 8, 1)
+    assert (mnv2["epochs"], mnv2["batch_size"], mnv2["learning_rate"]) == (20, 32, 1e-5)
+    assert (mnv2["alpha"], mnv2["validation_split"]) == (0.5, 0.1)
