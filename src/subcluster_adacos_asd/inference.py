@@ -59,7 +59,7 @@ FILE_COLUMNS = (
     "attributes", "section_class", "attribute_class", "status", "reason",
 )
 
-#: Columns of ``inference_scores`` (docs/readme/inference.md), in order.
+#: Columns of ``inference_scores`` (README.md), in order.
 OUTPUT_COLUMNS = (
     "file", "filename", "machine_type", "section", "domain", "status", "reason", "score",
     "decision", "threshold", "threshold_score", "variant", "section_term", "attribute_term",

@@ -180,7 +180,7 @@ def test_everything_inference_loads_and_writes_is_in_the_catalog():
                  "inference_summary"]
     for name in versioned:
         assert catalog.get(name)._describe().get("version") is not None, name
-    assert "feature_stats" in catalog  # persisted (not versioned: see docs/readme/inference.md)
+    assert "feature_stats" in catalog  # persisted and versioned (README.md)
 
 
 def test_missing_input_path_names_the_parameter(system):
