@@ -31,7 +31,8 @@ def train_mobilenetv2_baseline(
     return baselines.fit_mobilenetv2s(file_index, log_mel, n_mels, settings, section_groups)
 
 
-def score_autoencoder_baseline(
+def score_baseline(
+    system: str,
     models: dict,
     file_index: pd.DataFrame,
     log_mel: pd.DataFrame,
@@ -40,31 +41,13 @@ def score_autoencoder_baseline(
     section_groups: list | None,
     decision_quantile: float,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Reconstruction-error scores and gamma-threshold decisions of every file, and thresholds."""
-    return baselines.score_baseline(
-        "autoencoder",
-        models,
-        file_index,
-        log_mel,
-        baselines.n_mels_of(feature_stats),
-        settings,
-        section_groups,
-        decision_quantile,
-    )
+    """Scores and gamma-threshold decisions of every file, and the thresholds, of one baseline.
 
-
-def score_mobilenetv2_baseline(
-    models: dict,
-    file_index: pd.DataFrame,
-    log_mel: pd.DataFrame,
-    feature_stats: pd.DataFrame,
-    settings: dict,
-    section_groups: list | None,
-    decision_quantile: float,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Negative-logit scores and gamma-threshold decisions of every file, and thresholds."""
+    ``system`` is ``autoencoder`` (reconstruction error) or ``mobilenetv2`` (negative logit of
+    the clip's own section); the pipeline binds it with ``functools.partial``.
+    """
     return baselines.score_baseline(
-        "mobilenetv2",
+        system,
         models,
         file_index,
         log_mel,

@@ -5,12 +5,13 @@ write their scores and decisions into ``baseline_scores`` (the ``system_scores``
 the ``evaluate`` pipeline scores like the proposed system.
 """
 
+from functools import partial
+
 from kedro.pipeline import Node, Pipeline
 
 from subcluster_adacos_asd.pipelines.baselines.nodes import (
     combine_baseline_tables,
-    score_autoencoder_baseline,
-    score_mobilenetv2_baseline,
+    score_baseline,
     train_autoencoder_baseline,
     train_mobilenetv2_baseline,
 )
@@ -28,7 +29,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="train_autoencoder_baseline",
             ),
             Node(
-                score_autoencoder_baseline,
+                partial(score_baseline, "autoencoder"),
                 [
                     "autoencoder_baseline_models",
                     *FEATURES,
@@ -46,7 +47,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="train_mobilenetv2_baseline",
             ),
             Node(
-                score_mobilenetv2_baseline,
+                partial(score_baseline, "mobilenetv2"),
                 [
                     "mobilenetv2_baseline_models",
                     *FEATURES,
