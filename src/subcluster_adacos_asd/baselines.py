@@ -562,6 +562,11 @@ def fit_autoencoders(
     return models
 
 
+def can_classify_sections(group) -> bool:
+    """A MobileNetV2 section classifier needs at least two sections in its model group."""
+    return len(group.sections) >= 2
+
+
 def fit_mobilenetv2s(
     file_index: pd.DataFrame,
     log_mel: pd.DataFrame,
@@ -573,11 +578,14 @@ def fit_mobilenetv2s(
     models = {}
     seeded = SeededModels(settings["seed"])
     for group in model_groups(file_index, section_groups):
-        if len(group.sections) < 2:
-            raise ValueError(
-                f"The MobileNetV2 baseline classifies sections, but model group {group.key} has "
-                f"training files of one section only ({group.sections})"
+        if not can_classify_sections(group):
+            logger.warning(
+                "mobilenetv2 %s: training files of one section only (%s); the baseline "
+                "classifies sections, so it has nothing to learn and this group gets no scores",
+                group.key,
+                group.sections,
             )
+            continue
         ids = _training_ids(file_index, group)
         sections = file_index.set_index("file_id").loc[ids, "section"].astype(int).to_numpy()
         patches = spectrogram_patches(
@@ -633,6 +641,8 @@ def score_baseline(
     decisions = pd.Series(0, index=scores.index, dtype=np.int64)
     threshold_rows = []
     for group in groups:
+        if system == "mobilenetv2" and not can_classify_sections(group):
+            continue  # no model (see fit_mobilenetv2s): its files get no rows
         if group.key not in models:
             raise ValueError(
                 f"No trained {system} model for {group.key} (models: {sorted(models)}): the "
@@ -679,7 +689,7 @@ def score_baseline(
             "decision": pd.array(decisions.to_numpy(), dtype="Int64"),
         }
     )
-    return frame, pd.DataFrame(threshold_rows)
+    return frame[scores.notna().to_numpy()].reset_index(drop=True), pd.DataFrame(threshold_rows)
 
 
 def _score_files(system, model, group, file_index, log_mel, n_mels, settings, ids, training):
