@@ -31,9 +31,10 @@ class KerasSnapshotsDataset(AbstractVersionedDataset[dict, dict]):
         import subcluster_adacos_asd.layers  # noqa: F401  registers the custom objects
 
         folder = Path(get_filepath_str(self._get_load_path(), self._protocol))
+        if not folder.is_dir():
+            raise FileNotFoundError(f"No snapshot folder {folder}")
+        # An empty version is a saved empty dict (e.g. no model group to train).
         files = sorted(folder.glob("*.keras"))
-        if not files:
-            raise FileNotFoundError(f"No .keras snapshots in {folder}")
         return {f.stem: keras.saving.load_model(f, compile=False) for f in files}
 
     def save(self, data: dict) -> None:
@@ -47,4 +48,4 @@ class KerasSnapshotsDataset(AbstractVersionedDataset[dict, dict]):
 
 
 def _exists(path: str) -> bool:
-    return Path(path).is_dir() and any(Path(path).glob("*.keras"))
+    return Path(path).is_dir()
