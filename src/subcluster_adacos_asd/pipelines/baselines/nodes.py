@@ -6,29 +6,27 @@ import pandas as pd
 
 from subcluster_adacos_asd import baselines
 
+_FITTERS = {
+    "autoencoder": baselines.fit_autoencoders,
+    "mobilenetv2": baselines.fit_mobilenetv2s,
+}
 
-def train_autoencoder_baseline(
+
+def train_baseline(
+    system: str,
     file_index: pd.DataFrame,
     log_mel: pd.DataFrame,
     feature_stats: pd.DataFrame,
     settings: dict,
     section_groups: list | None,
 ) -> dict:
-    """One autoencoder per machine type (or section group): ``{model name: keras.Model}``."""
-    n_mels = baselines.n_mels_of(feature_stats)
-    return baselines.fit_autoencoders(file_index, log_mel, n_mels, settings, section_groups)
+    """One model of ``system`` per machine type (or section group): ``{model name: keras.Model}``.
 
-
-def train_mobilenetv2_baseline(
-    file_index: pd.DataFrame,
-    log_mel: pd.DataFrame,
-    feature_stats: pd.DataFrame,
-    settings: dict,
-    section_groups: list | None,
-) -> dict:
-    """One MobileNetV2 section classifier per machine type (or section group)."""
+    ``system`` is ``autoencoder`` or ``mobilenetv2`` (a section classifier); the pipeline binds
+    it with ``functools.partial``.
+    """
     n_mels = baselines.n_mels_of(feature_stats)
-    return baselines.fit_mobilenetv2s(file_index, log_mel, n_mels, settings, section_groups)
+    return _FITTERS[system](file_index, log_mel, n_mels, settings, section_groups)
 
 
 def score_baseline(

@@ -12,63 +12,54 @@ from kedro.pipeline import Node, Pipeline
 from subcluster_adacos_asd.pipelines.baselines.nodes import (
     combine_baseline_tables,
     score_baseline,
-    train_autoencoder_baseline,
-    train_mobilenetv2_baseline,
+    train_baseline,
 )
 
 FEATURES = ["file_index", "log_mel", "feature_stats"]
+SYSTEMS = ("autoencoder", "mobilenetv2")
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def system_pipeline(system: str) -> Pipeline:
+    """Train the models of one baseline, then score every file with them."""
+    settings = [f"params:baselines.{system}", "params:baselines.section_groups"]
     return Pipeline(
         [
             Node(
-                train_autoencoder_baseline,
-                [*FEATURES, "params:baselines.autoencoder", "params:baselines.section_groups"],
-                "autoencoder_baseline_models",
-                name="train_autoencoder_baseline",
+                partial(train_baseline, system),
+                [*FEATURES, *settings],
+                f"{system}_baseline_models",
+                name=f"train_{system}_baseline",
             ),
             Node(
-                partial(score_baseline, "autoencoder"),
+                partial(score_baseline, system),
                 [
-                    "autoencoder_baseline_models",
+                    f"{system}_baseline_models",
                     *FEATURES,
-                    "params:baselines.autoencoder",
-                    "params:baselines.section_groups",
+                    *settings,
                     "params:baselines.decision_quantile",
                 ],
-                ["autoencoder_baseline_scores", "autoencoder_baseline_thresholds"],
-                name="score_autoencoder_baseline",
+                [f"{system}_baseline_scores", f"{system}_baseline_thresholds"],
+                name=f"score_{system}_baseline",
             ),
-            Node(
-                train_mobilenetv2_baseline,
-                [*FEATURES, "params:baselines.mobilenetv2", "params:baselines.section_groups"],
-                "mobilenetv2_baseline_models",
-                name="train_mobilenetv2_baseline",
-            ),
-            Node(
-                partial(score_baseline, "mobilenetv2"),
-                [
-                    "mobilenetv2_baseline_models",
-                    *FEATURES,
-                    "params:baselines.mobilenetv2",
-                    "params:baselines.section_groups",
-                    "params:baselines.decision_quantile",
-                ],
-                ["mobilenetv2_baseline_scores", "mobilenetv2_baseline_thresholds"],
-                name="score_mobilenetv2_baseline",
-            ),
+        ]
+    )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    combined = Pipeline(
+        [
             Node(
                 combine_baseline_tables,
-                ["autoencoder_baseline_scores", "mobilenetv2_baseline_scores"],
+                [f"{system}_baseline_scores" for system in SYSTEMS],
                 "baseline_scores",
                 name="combine_baseline_scores",
             ),
             Node(
                 combine_baseline_tables,
-                ["autoencoder_baseline_thresholds", "mobilenetv2_baseline_thresholds"],
+                [f"{system}_baseline_thresholds" for system in SYSTEMS],
                 "baseline_thresholds",
                 name="combine_baseline_thresholds",
             ),
         ]
     )
+    return sum((system_pipeline(system) for system in SYSTEMS), Pipeline([])) + combined
