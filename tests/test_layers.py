@@ -63,10 +63,10 @@ def test_inference_probabilities_are_eq1_and_leave_scale_alone(head_and_data):
     y = np.eye(C, dtype=np.float32)[np.arange(B) % C]
     p = keras.ops.convert_to_numpy(head([x, y], training=False))
     np.testing.assert_allclose(p, _numpy_probabilities(x, w, s0, C, S), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-5)
     assert float(head.scale.numpy()) == s0
     # Embeddings alone (no labels) give the same probabilities.
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(head(x)), p, rtol=1e-6)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(head(x)), p, rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("soft", [False, True])

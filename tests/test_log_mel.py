@@ -99,7 +99,7 @@ def test_short_clip_is_an_error_unless_padding_is_configured(tmp_path):
     y, _ = soundfile.read(tmp_path / "short.wav", dtype="float32")
     np.testing.assert_allclose(padded[:150], _librosa_log_mel(y)[:150], atol=1e-3)
     # frames that only see the zero padding sit at the amin floor: 10 * log10(1e-10)
-    np.testing.assert_allclose(padded[-1], np.full(128, -100.0), rtol=1e-6)
+    np.testing.assert_allclose(padded[-1], np.full(128, -100.0), atol=1e-4)
 
     wrapped = load_log_mel(
         dataset.filepath, dataset.load, LogMelSettings(short_clip_padding="wrap")
@@ -161,7 +161,7 @@ def test_parallel_extraction_equals_one_process_in_order_and_names_bad_files(tmp
     np.testing.assert_array_equal(parallel, serial)
     for i, (name, load) in enumerate(items):
         # outside a worker BLAS may use several threads: same numbers up to rounding
-        np.testing.assert_allclose(serial[i], load_log_mel(name, load, settings), rtol=1e-6)
+        np.testing.assert_allclose(serial[i], load_log_mel(name, load, settings), atol=1e-3)
 
     bad = _wav(tmp_path / "bad_rate.wav", _noise(1.0, rate=8000), rate=8000)
     with pytest.raises(AudioError, match=r"bad_rate\.wav: sample rate 8000 Hz"):

@@ -88,7 +88,7 @@ def test_features_pipeline_on_a_tiny_data_set(tmp_path):
     direct = load_log_mel(
         first["path"], lambda: soundfile.read(first["path"], dtype="float32"), settings
     )
-    np.testing.assert_allclose(values[0], direct, rtol=1e-6)
+    np.testing.assert_allclose(values[0], direct, atol=1e-3)  # float32 dB
 
     stats = catalog.load("feature_stats")
     train = values[(index["split"] == "train").to_numpy()].reshape(-1, 128).astype(np.float64)
@@ -102,7 +102,8 @@ def test_features_pipeline_on_a_tiny_data_set(tmp_path):
     tmax = catalog.load("tmax_features")
     assert tmax.columns.tolist() == ["file_id"] + [f"tmax_{m:03d}" for m in range(128)]
     reference = ((values - stats["mean"].to_numpy()) / stats["std"].to_numpy()).max(axis=1)
-    np.testing.assert_allclose(tmax.drop(columns="file_id").to_numpy(), reference, rtol=1e-5)
+    np.testing.assert_allclose(tmax.drop(columns="file_id").to_numpy(), reference, rtol=1e-5,
+                               atol=1e-6)
 
 
 def test_pipeline_reports_the_bad_file_name(tmp_path):
