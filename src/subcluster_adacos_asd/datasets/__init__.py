@@ -1,6 +1,8 @@
-"""Kedro datasets this project needs beyond kedro-datasets: WAV audio and Keras snapshots."""
+"""Kedro datasets this project needs beyond kedro-datasets: WAV audio, Keras snapshots, and a
+wrapper that makes any file-based dataset's saves atomic."""
 
+from subcluster_adacos_asd.datasets.atomic import AtomicDataset, atomic_write
 from subcluster_adacos_asd.datasets.keras_snapshots import KerasSnapshotsDataset
 from subcluster_adacos_asd.datasets.wav import Audio, WavDataset
 
-__all__ = ["Audio", "KerasSnapshotsDataset", "WavDataset"]
+__all__ = ["AtomicDataset", "Audio", "KerasSnapshotsDataset", "WavDataset", "atomic_write"]

@@ -5,11 +5,15 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 from typing import Any, NamedTuple
 
+import os
+
 import fsspec
 import numpy as np
 import soundfile
 from kedro.io import AbstractDataset, DatasetError
 from kedro.io.core import get_filepath_str, get_protocol_and_path
+
+from subcluster_adacos_asd.datasets.atomic import atomic_write
 
 
 class Audio(NamedTuple):
@@ -20,11 +24,43 @@ class Audio(NamedTuple):
     filepath: str = ""
 
 
+def read_error_reason(exc: Exception, path: str) -> str:
+    """What is wrong with an audio file, in words, without a file object's ``repr``.
+
+    soundfile names what it was given: a path, or for a file object from fsspec
+    ``<fsspec...LocalFileOpener object at 0x...>``, which tells the reader nothing. Its own
+    reason (``error_string``) is kept instead, and an empty file is said to be empty.
+    """
+    try:
+        if os.path.getsize(path) == 0:
+            return "the file is empty (0 bytes)"
+    except OSError:
+        pass
+    if isinstance(exc, soundfile.LibsndfileError):
+        return str(exc.error_string).strip() or "libsndfile cannot open it"
+    return str(exc)
+
+
+def read_wav(path: str) -> tuple[np.ndarray, int]:
+    """``soundfile.read`` of a local file as float32 (no resampling, no downmixing); any
+    failure is a :class:`~kedro.io.DatasetError` naming the file and what is wrong."""
+    try:
+        samples, rate = soundfile.read(path, dtype="float32", always_2d=False)
+    except Exception as exc:  # soundfile raises several types for broken files
+        raise DatasetError(
+            f"Cannot read audio file {path}: {read_error_reason(exc, path)}"
+        ) from exc
+    return samples, int(rate)
+
+
 class WavDataset(AbstractDataset[Audio, Audio]):
     """Loads a WAV file as :class:`Audio`; saves :class:`Audio` as 16-bit PCM.
 
     Loading never resamples or downmixes: what to do with an unexpected rate or channel count is
-    the feature extraction's decision (and error message), not the reader's.
+    the feature extraction's decision (and error message), not the reader's. Local files are
+    read by path, so an error names the file; saves write a temporary sibling and rename it
+    (:func:`~subcluster_adacos_asd.datasets.atomic.atomic_write`), so an interrupted save leaves
+    no truncated WAV.
     """
 
     def __init__(self, filepath: str, subtype: str = "PCM_16", metadata: dict | None = None):
@@ -41,6 +77,10 @@ class WavDataset(AbstractDataset[Audio, Audio]):
 
     def load(self) -> Audio:
         path = self.filepath
+        if self._protocol == "file":
+            path = os.path.abspath(path)
+            samples, rate = read_wav(path)
+            return Audio(samples, rate, path)
         try:
             with self._fs.open(path, mode="rb") as f:
                 samples, rate = soundfile.read(f, dtype="float32", always_2d=False)
@@ -51,6 +91,10 @@ class WavDataset(AbstractDataset[Audio, Audio]):
     def save(self, data: Audio) -> None:
         samples, rate = np.asarray(data[0]), int(data[1])
         path = self.filepath
+        if self._protocol == "file":
+            with atomic_write(path, durable=False) as written:
+                soundfile.write(written, samples, rate, subtype=self._subtype, format="WAV")
+            return
         self._fs.makedirs(str(PurePosixPath(path).parent), exist_ok=True)
         with self._fs.open(path, mode="wb") as f:
             soundfile.write(f, samples, rate, subtype=self._subtype, format="WAV")

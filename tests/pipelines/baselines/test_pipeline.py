@@ -190,7 +190,8 @@ def test_models_survive_the_catalogs_keras_dataset(run_outputs, tmp_path):
 def test_baseline_scores_catalog_entry_is_versioned_parquet():
     catalog = yaml.safe_load((PROJECT / "conf" / "base" / "catalog_baselines.yml").read_text())
     for name in ("baseline_scores", "baseline_thresholds"):
-        assert catalog[name]["type"] == "pandas.ParquetDataset"
+        assert catalog[name]["type"] == "subcluster_adacos_asd.datasets.AtomicDataset"
+        assert catalog[name]["dataset"] == "pandas.ParquetDataset"
         assert catalog[name]["versioned"] is True
 
 

@@ -91,6 +91,7 @@ def test_catalog_entries_of_evaluate_outputs():
     for name in [*OUTPUTS, "submission"]:
         assert catalog.get(name) is not None, name
     assert catalog.get("metrics")._version is not None  # noqa: SLF001
-    assert type(catalog.get("roc_curves")).__name__ == "MatplotlibDataset"
+    assert type(catalog.get("roc_curves")).__name__ == "AtomicDataset"
+    assert config["roc_curves"]["dataset"]["type"] == "matplotlib.MatplotlibDataset"
     assert evaluate().inputs() == {"system_scores", "baseline_scores", "anomaly_scores",
                                    "file_index", "params:evaluate"}
