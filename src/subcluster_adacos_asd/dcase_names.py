@@ -177,3 +177,53 @@ def index_files(paths_by_id: Mapping[str, str], invalid_file_names: str = "error
     frame["section"] = frame["section"].astype("int64")
     frame["file_number"] = frame["file_number"].astype("int64")
     return frame
+
+
+def check_training_coverage(file_index: pd.DataFrame) -> None:
+    """Stop at a section that has test files but no training files, naming one of its files.
+
+    Every model of the project (the GMM backends, both baselines) is fitted per machine type and
+    section on its training files, so such a section cannot be scored; without this check the
+    run would extract every log-mel and train every network before the ``score`` pipeline says
+    so. Sections that lack the *normal* training files of a domain are only warned about here:
+    the baselines can still score them, the proposed system's ``score`` cannot (its section GMM
+    needs source-domain, its target GMM target-domain normal training files).
+    """
+    problems = []
+    for (machine, section), group in file_index.groupby(["machine_type", "section"], sort=True):
+        test = group[group["split"] == "test"]
+        if test.empty:
+            continue
+        train = group[group["split"] == "train"]
+        example = _where(test.iloc[0])
+        if train.empty:
+            problems.append(
+                f"{machine} section {int(section):02d}: {len(test)} test files (e.g. {example}) "
+                "but no training files"
+            )
+            continue
+        normal_domains = set(train.loc[train["label"] == "normal", "domain"])
+        target_test = test[test["domain"] == "target"]
+        if "source" not in normal_domains:
+            logger.warning(
+                "%s section %02d: test files (e.g. %s) but no normal source-domain training "
+                "files; the score pipeline cannot fit its section GMM",
+                machine, int(section), example,
+            )
+        if len(target_test) and "target" not in normal_domains:
+            logger.warning(
+                "%s section %02d: target-domain test files (e.g. %s) but no normal "
+                "target-domain training files; the score pipeline cannot fit its target GMM",
+                machine, int(section), _where(target_test.iloc[0]),
+            )
+    if problems:
+        raise ValueError(
+            "Sections with test files but no training files cannot be scored:\n  "
+            + "\n  ".join(problems)
+            + "\nAdd their training files to raw_audio (e.g. the DCASE additional training "
+            "data) or remove their test files."
+        )
+
+
+def _where(row: pd.Series) -> str:
+    return str(row["path"]) or f"{row['file_id']}.wav"

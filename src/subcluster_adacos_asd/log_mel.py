@@ -191,15 +191,41 @@ def load_log_mel(
 ) -> np.ndarray:
     """Load one recording (``load()`` returns ``(samples, sample_rate, ...)``) and its log-mel.
 
-    Any failure to read is re-raised as :class:`AudioError` naming the file.
+    Any failure to read is re-raised as :class:`AudioError` naming the file, and so is a
+    log-mel with NaN or infinite values (see :func:`check_finite_log_mel`).
     """
     try:
         audio = load()
         samples, sample_rate = audio[0], audio[1]
     except Exception as exc:
-        raise AudioError(f"{name}: cannot read the audio: {exc}") from exc
-    return log_mel_spectrogram(
-        prepare_samples(samples, sample_rate, settings, name), settings, basis
+        reason = str(exc)
+        raise AudioError(
+            reason if name in reason else f"{name}: cannot read the audio: {reason}"
+        ) from exc
+    y = prepare_samples(samples, sample_rate, settings, name)
+    return check_finite_log_mel(log_mel_spectrogram(y, settings, basis), y, name)
+
+
+def check_finite_log_mel(values: np.ndarray, y: np.ndarray, name: str) -> np.ndarray:
+    """``values`` if every log-mel value is finite, else an :class:`AudioError` naming the file.
+
+    Float WAVs have no range limit: finite samples of 1e30 overflow the float32 power spectrum
+    to infinity, and one such file would turn the standardisation statistics (``features``) or
+    the GMM input (``inference``) into NaN with no file named. The check sits on the log-mel,
+    where the overflow shows whatever its cause; the message gives the peak amplitude, because
+    samples far outside [-1, 1] are the usual cause.
+    """
+    if np.isfinite(values).all():
+        return values
+    peak = float(np.max(np.abs(y))) if y.size else 0.0
+    cause = (
+        f"the samples reach {peak:.3g}, far outside [-1, 1] (a float WAV with no range limit; "
+        "rescale the recording)"
+        if peak > 1.0
+        else f"peak sample amplitude {peak:.3g}"
+    )
+    raise AudioError(
+        f"{name}: the log-mel spectrogram has NaN or infinite values ({cause})."
     )
 
 
@@ -255,14 +281,23 @@ def extract_log_mels(
             delayed(_log_mel_chunk)(items[s : s + size], settings) for s in starts
         )
     next_report = 0.1
-    for start, chunk in zip(starts, chunks):
-        out[start : start + len(chunk)] = chunk
-        done = (start + len(chunk)) / n_files
-        if done >= next_report or done == 1.0:
-            logger.info(
-                "Log-mel features: %d/%d files (%.0f%%)", start + len(chunk), n_files, 100 * done
-            )
-            next_report = math.floor(done * 10 + 1) / 10
+    try:
+        for start, chunk in zip(starts, chunks):
+            out[start : start + len(chunk)] = chunk
+            done = (start + len(chunk)) / n_files
+            if done >= next_report or done == 1.0:
+                logger.info(
+                    "Log-mel features: %d/%d files (%.0f%%)",
+                    start + len(chunk),
+                    n_files,
+                    100 * done,
+                )
+                next_report = math.floor(done * 10 + 1) / 10
+    except AudioError as exc:
+        # From a worker, joblib chains the worker's whole traceback (a _RemoteTraceback) to the
+        # error; the message names the file and says what is wrong, so the run's log shows it
+        # once rather than the same error twice.
+        raise AudioError(str(exc)) from None
     return out
 
 

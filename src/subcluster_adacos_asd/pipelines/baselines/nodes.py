@@ -13,24 +13,24 @@ _FITTERS = {
 
 
 def train_baseline(
-    system: str,
     file_index: pd.DataFrame,
     log_mel: pd.DataFrame,
     feature_stats: pd.DataFrame,
     settings: dict,
     section_groups: list | None,
+    *,
+    system: str,
 ) -> dict:
     """One model of ``system`` per machine type (or section group): ``{model name: keras.Model}``.
 
     ``system`` is ``autoencoder`` or ``mobilenetv2`` (a section classifier); the pipeline binds
-    it with ``functools.partial``.
+    it by keyword (see ``pipeline._bound``).
     """
     n_mels = baselines.n_mels_of(feature_stats)
     return _FITTERS[system](file_index, log_mel, n_mels, settings, section_groups)
 
 
 def score_baseline(
-    system: str,
     models: dict,
     file_index: pd.DataFrame,
     log_mel: pd.DataFrame,
@@ -38,11 +38,13 @@ def score_baseline(
     settings: dict,
     section_groups: list | None,
     decision_quantile: float,
+    *,
+    system: str,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Scores and gamma-threshold decisions of every file, and the thresholds, of one baseline.
 
     ``system`` is ``autoencoder`` (reconstruction error) or ``mobilenetv2`` (negative logit of
-    the clip's own section); the pipeline binds it with ``functools.partial``.
+    the clip's own section); the pipeline binds it by keyword (see ``pipeline._bound``).
     """
     return baselines.score_baseline(
         system,

@@ -5,7 +5,7 @@ write their scores and decisions into ``baseline_scores`` (the ``system_scores``
 the ``evaluate`` pipeline scores like the proposed system.
 """
 
-from functools import partial
+from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
 
@@ -19,19 +19,26 @@ FEATURES = ["file_index", "log_mel", "feature_stats"]
 SYSTEMS = ("autoencoder", "mobilenetv2")
 
 
+def _bound(func, **kwargs):
+    """``partial(func, **kwargs)`` that keeps ``func``'s name, module and annotations: Kedro's
+    parameter type check reads a node function's type hints, and a bare ``partial`` has none
+    (it logged "Could not extract type hints" for every such node of every pipeline)."""
+    return update_wrapper(partial(func, **kwargs), func)
+
+
 def system_pipeline(system: str) -> Pipeline:
     """Train the models of one baseline, then score every file with them."""
     settings = [f"params:baselines.{system}", "params:baselines.section_groups"]
     return Pipeline(
         [
             Node(
-                partial(train_baseline, system),
+                _bound(train_baseline, system=system),
                 [*FEATURES, *settings],
                 f"{system}_baseline_models",
                 name=f"train_{system}_baseline",
             ),
             Node(
-                partial(score_baseline, system),
+                _bound(score_baseline, system=system),
                 [
                     f"{system}_baseline_models",
                     *FEATURES,

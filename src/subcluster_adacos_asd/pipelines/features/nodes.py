@@ -1,7 +1,9 @@
 """Nodes of the `features` pipeline: thin wrappers over dcase_names and log_mel.
 
 ``raw_audio`` arrives as ``{partition_key: load}`` (a PartitionedDataset); nothing is loaded
-before ``extract_log_mel``, which hands the load callables to worker processes.
+before ``extract_log_mel``, which hands the load callables to worker processes and returns the
+file index together with the log-mel: Kedro saves a node's outputs only once it has succeeded,
+so a failed extraction never leaves a new ``file_index`` that the features do not match.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from subcluster_adacos_asd.dcase_names import index_files
+from subcluster_adacos_asd.dcase_names import check_training_coverage, index_files
 from subcluster_adacos_asd.feature_table import array_to_frame
 from subcluster_adacos_asd.log_mel import (
     LogMelSettings,
@@ -34,23 +36,30 @@ def _partition_path(load: Callable) -> str:
 
 
 def build_file_index(raw_audio: dict[str, Callable], parameters: dict) -> pd.DataFrame:
-    """One row per WAV of ``raw_audio`` with what its name says (docs/data_contracts.md)."""
+    """One row per WAV of ``raw_audio`` with what its name says (docs/data_contracts.md).
+
+    Stops at a section with test files but no training files (naming a file of it) before any
+    audio is read, rather than at the ``score`` pipeline.
+    """
     paths = {file_id: _partition_path(load) for file_id, load in raw_audio.items()}
-    return index_files(paths, parameters.get("invalid_file_names", "error"))
+    index = index_files(paths, parameters.get("invalid_file_names", "error"))
+    check_training_coverage(index)
+    return index
 
 
 def extract_log_mel(
-    raw_audio: dict[str, Callable], file_index: pd.DataFrame, parameters: dict
-) -> pd.DataFrame:
-    """Raw log-mel (dB) of every file of ``file_index``, in its row order, on all cores."""
+    raw_audio: dict[str, Callable], audio_files: pd.DataFrame, parameters: dict
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(log_mel, file_index)``: the raw log-mel (dB) of every indexed file, in index order, on
+    all cores, and the index itself, which becomes ``file_index`` only with its features."""
     settings = LogMelSettings.from_parameters(parameters)
-    file_ids = file_index["file_id"].tolist()
+    file_ids = audio_files["file_id"].tolist()
     missing = [f for f in file_ids if f not in raw_audio]
     if missing:
         raise KeyError(
-            f"{len(missing)} files of file_index are not in raw_audio, e.g. {missing[:3]}"
+            f"{len(missing)} indexed files are not in raw_audio, e.g. {missing[:3]}"
         )
-    names = file_index["path"].where(file_index["path"] != "", file_index["file_id"]).tolist()
+    names = audio_files["path"].where(audio_files["path"] != "", audio_files["file_id"]).tolist()
     items = [(name, raw_audio[file_id]) for name, file_id in zip(names, file_ids)]
     values = extract_log_mels(
         items,
@@ -58,7 +67,7 @@ def extract_log_mel(
         n_jobs=int(parameters.get("n_jobs", -1)),
         chunk_size=int(parameters.get("chunk_size", 64)),
     )
-    return array_to_frame(file_ids, values, column="log_mel")
+    return array_to_frame(file_ids, values, column="log_mel"), audio_files
 
 
 def _training_mask(log_mel: pd.DataFrame, file_index: pd.DataFrame) -> np.ndarray:

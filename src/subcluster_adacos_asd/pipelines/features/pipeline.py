@@ -1,4 +1,9 @@
-"""The `features` pipeline: raw_audio -> file_index, log_mel, feature_stats, tmax_features."""
+"""The `features` pipeline: raw_audio -> file_index, log_mel, feature_stats, tmax_features.
+
+The index built from the file names (``audio_files``) stays in memory: ``extract_log_mel``
+saves it as ``file_index`` together with ``log_mel`` (log_mel first), so a run that fails on a
+bad recording leaves the previous, matching ``file_index`` and ``log_mel`` as they were.
+"""
 
 from kedro.pipeline import Pipeline, node
 
@@ -16,13 +21,13 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(
                 build_file_index,
                 inputs=["raw_audio", "params:features"],
-                outputs="file_index",
+                outputs="audio_files",
                 name="build_file_index",
             ),
             node(
                 extract_log_mel,
-                inputs=["raw_audio", "file_index", "params:features"],
-                outputs="log_mel",
+                inputs=["raw_audio", "audio_files", "params:features"],
+                outputs=["log_mel", "file_index"],
                 name="extract_log_mel",
             ),
             node(
