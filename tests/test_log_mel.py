@@ -133,13 +133,40 @@ def test_empty_unreadable_and_non_finite_audio_are_errors(tmp_path):
 
     (tmp_path / "broken.wav").write_bytes(b"RIFF but not really a wave file")
     broken = WavDataset(filepath=str(tmp_path / "broken.wav"))
-    with pytest.raises(AudioError, match=r"broken\.wav: cannot read the audio"):
+    with pytest.raises(AudioError, match=r"Cannot read audio file .*broken\.wav: \w"):
         load_log_mel(broken.filepath, broken.load, SETTINGS)
 
     samples = _noise(10.0)
     samples[5] = np.nan
     with pytest.raises(AudioError, match="nan.wav: the audio contains NaN"):
         prepare_samples(samples, 16000, SETTINGS, "nan.wav")
+
+
+def test_a_zero_byte_file_is_named_by_its_path_not_by_a_file_object(tmp_path):
+    (tmp_path / "zero.wav").write_bytes(b"")
+    dataset = WavDataset(filepath=str(tmp_path / "zero.wav"))
+    with pytest.raises(AudioError) as error:
+        load_log_mel(dataset.filepath, dataset.load, SETTINGS)
+    message = str(error.value)
+    assert message == f"Cannot read audio file {tmp_path / 'zero.wav'}: the file is empty (0 bytes)"
+    assert "object at 0x" not in message
+
+
+def _loud_float_wav(path: Path) -> WavDataset:
+    """Finite float32 samples scaled by 1e30: float WAVs have no range limit."""
+    soundfile.write(path, _noise(10.0) * np.float32(1e30), 16000, subtype="FLOAT")
+    return WavDataset(filepath=str(path))
+
+
+def test_a_very_loud_float_wav_is_an_error_naming_the_file(tmp_path):
+    loud = _loud_float_wav(tmp_path / "loud.wav")
+    samples = loud.load().samples
+    assert np.isfinite(samples).all() and np.abs(samples).max() > 1e29
+    with pytest.raises(AudioError) as error:
+        load_log_mel(loud.filepath, loud.load, SETTINGS)
+    message = str(error.value)
+    assert message.startswith(f"{tmp_path / 'loud.wav'}: the log-mel spectrogram has NaN or infinite")
+    assert "far outside [-1, 1]" in message
 
 
 def test_settings_reject_unknown_padding():
@@ -164,8 +191,10 @@ def test_parallel_extraction_equals_one_process_in_order_and_names_bad_files(tmp
         np.testing.assert_allclose(serial[i], load_log_mel(name, load, settings), atol=1e-3)
 
     bad = _wav(tmp_path / "bad_rate.wav", _noise(1.0, rate=8000), rate=8000)
-    with pytest.raises(AudioError, match=r"bad_rate\.wav: sample rate 8000 Hz"):
+    with pytest.raises(AudioError, match=r"bad_rate\.wav: sample rate 8000 Hz") as error:
         extract_log_mels(items + [(bad.filepath, bad.load)], settings, n_jobs=2, chunk_size=2)
+    # the worker's own traceback is not chained to the error, so a run's log shows it once
+    assert error.value.__cause__ is None and error.value.__suppress_context__
 
 
 def test_extraction_logs_progress(caplog):

@@ -177,9 +177,12 @@ def log_mel_spectrogram(
         center=True,
         pad_mode="constant",
     )
-    power = np.abs(spectrum) ** 2
-    mel = basis @ power
-    db = librosa.power_to_db(mel, ref=DB_REFERENCE, amin=DB_AMIN, top_db=None)
+    # Samples far outside [-1, 1] overflow here; numpy's RuntimeWarning would name no file, and
+    # check_finite_log_mel turns the result into an error that does.
+    with np.errstate(over="ignore", invalid="ignore"):
+        power = np.abs(spectrum) ** 2
+        mel = basis @ power
+        db = librosa.power_to_db(mel, ref=DB_REFERENCE, amin=DB_AMIN, top_db=None)
     frames = db.shape[1]
     if frames < settings.n_frames:  # prepare_samples guarantees enough samples
         raise AudioError(f"{frames} frames, expected at least {settings.n_frames}")

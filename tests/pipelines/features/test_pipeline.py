@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from kedro.runner import SequentialRunner
 from kedro_datasets.partitions import PartitionedDataset
 
 from subcluster_adacos_asd.feature_table import frame_to_array
-from subcluster_adacos_asd.log_mel import LogMelSettings, load_log_mel
+from subcluster_adacos_asd.log_mel import AudioError, LogMelSettings, load_log_mel
 from subcluster_adacos_asd.pipelines.features.nodes import build_file_index
 from subcluster_adacos_asd.pipelines.features.pipeline import create_pipeline
 
@@ -104,6 +105,54 @@ def test_features_pipeline_on_a_tiny_data_set(tmp_path):
     reference = ((values - stats["mean"].to_numpy()) / stats["std"].to_numpy()).max(axis=1)
     np.testing.assert_allclose(tmax.drop(columns="file_id").to_numpy(), reference, rtol=1e-5,
                                atol=1e-6)
+
+
+def _versions(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+def test_a_loud_float_clip_stops_features_at_that_file_and_keeps_the_earlier_outputs(tmp_path):
+    """Finite float32 samples of 1e30 overflow the power spectrum. The run must stop naming the
+    file, and save no new file_index, log_mel or (NaN) feature_stats: the earlier, matching
+    outputs stay the latest."""
+    raw = tmp_path / "raw"
+    _write_dataset(raw)
+    parameters = {**_conf("parameters_features.yml")["features"], "n_frames": N_FRAMES, "n_jobs": 1}
+    SequentialRunner().run(create_pipeline(), _catalog(tmp_path, raw, parameters))
+    out = tmp_path / "out"
+    before = {name: _versions(out / f"{name}.parquet") for name in
+              ("file_index", "feature_stats", "tmax_features")}
+    log_mel_before = (out / "log_mel.parquet").read_bytes()
+
+    loud = raw / "fan" / "train" / "section_00_source_train_normal_0009_speed_1.wav"
+    samples = np.random.default_rng(1).uniform(-1, 1, 16000).astype(np.float32) * np.float32(1e30)
+    soundfile.write(loud, samples, 16000, subtype="FLOAT")
+    with pytest.raises(AudioError) as error:
+        SequentialRunner().run(create_pipeline(), _catalog(tmp_path, raw, parameters))
+    assert str(error.value).startswith(f"{loud}: the log-mel spectrogram has NaN or infinite")
+
+    after = {name: _versions(out / f"{name}.parquet") for name in before}
+    assert after == before and all(len(v) == 1 for v in after.values())
+    assert (out / "log_mel.parquet").read_bytes() == log_mel_before
+    catalog = _catalog(tmp_path, raw, parameters)
+    assert loud.stem not in set(catalog.load("file_index")["file_id"].str.rsplit("/", n=1).str[-1])
+    assert np.isfinite(catalog.load("feature_stats")[["mean", "std"]].to_numpy()).all()
+    assert sorted(p.name for p in out.iterdir()) == [
+        "feature_stats.parquet", "file_index.parquet", "log_mel.parquet", "tmax_features.parquet"
+    ]  # no temporary files left behind
+
+
+def test_a_section_with_test_but_no_training_files_stops_at_the_file_index(tmp_path):
+    raw = tmp_path / "raw"
+    _write_dataset(raw)
+    orphan = raw / "fan" / "source_test" / "section_02_source_test_normal_0000.wav"
+    soundfile.write(orphan, np.zeros(16000), 16000)
+    parameters = {**_conf("parameters_features.yml")["features"], "n_frames": N_FRAMES, "n_jobs": 1}
+    catalog = _catalog(tmp_path, raw, parameters)
+    expected = re.escape(f"fan section 02: 1 test files (e.g. {orphan}) but no training files")
+    with pytest.raises(ValueError, match=expected):
+        SequentialRunner().run(create_pipeline(), catalog)
+    assert not (tmp_path / "out").exists()  # stopped before any audio was read
 
 
 def test_pipeline_reports_the_bad_file_name(tmp_path):
