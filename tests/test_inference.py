@@ -89,6 +89,7 @@ def test_names_say_what_a_file_is_and_parameters_fill_in_plain_names():
         "valve", 2, "source", "unknown")
     plain = files.loc[paths[2]]
     assert plain["status"] == "error" and plain["reason"].startswith(paths[2])
+    assert plain["label"] == "unknown"  # README: `unknown` where the name states no label
     assert "inference.machine_type, inference.section, inference.domain" in plain["reason"]
 
     described = inference.describe_files(
@@ -127,12 +128,15 @@ def _audio_files(folder: Path) -> dict[str, Path]:
     folder.mkdir(parents=True)
     y = _tone()
     files = {kind: folder / f"section_00_source_test_{i:04d}.wav"
-             for i, kind in enumerate(["good", "stereo", "8khz", "short", "garbage", "missing"])}
+             for i, kind in enumerate(["good", "stereo", "8khz", "short", "garbage", "missing",
+                                       "empty", "loud"])}
     soundfile.write(files["good"], y, RATE, subtype="FLOAT")
     soundfile.write(files["stereo"], np.stack([y, y], axis=1), RATE, subtype="FLOAT")
     soundfile.write(files["8khz"], _tone(rate=8000), 8000, subtype="FLOAT")
     soundfile.write(files["short"], y[:8000], RATE, subtype="FLOAT")
     files["garbage"].write_text("this is not audio")
+    files["empty"].write_bytes(b"")
+    soundfile.write(files["loud"], y * np.float32(1e30), RATE, subtype="FLOAT")
     return files
 
 
@@ -152,13 +156,16 @@ def test_each_bad_recording_gets_its_own_error_row(tmp_path, n_jobs):
     checked, log_mel = inference.extract_log_mel(table, LOG_MEL, n_jobs=n_jobs, chunk_size=2)
     status = dict(zip(files, checked["status"]))
     assert status == {"good": "scored", "stereo": "error", "8khz": "error", "short": "error",
-                      "garbage": "error", "missing": "error"}
+                      "garbage": "error", "missing": "error", "empty": "error", "loud": "error"}
     reasons = dict(zip(files, checked["reason"]))
     for kind, expected in {"stereo": "2 channels, expected mono (set inference.downmix",
                            "8khz": "expected 16000 Hz (set inference.resample: true",
                            "short": "too short: 8000 samples",
                            "garbage": "cannot read the audio",
-                           "missing": "no such file"}.items():
+                           "missing": "no such file",
+                           "empty": "cannot read the audio: the file is empty (0 bytes)",
+                           "loud": "the log-mel spectrogram has NaN or infinite values (the "
+                                   "samples reach"}.items():
         assert reasons[kind].startswith(str(files[kind])), reasons[kind]
         assert expected in reasons[kind], reasons[kind]
     assert reasons["short"].endswith("n_frames = 32 needs at least 15872 samples (0.992 s at "

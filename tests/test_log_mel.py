@@ -133,7 +133,7 @@ def test_empty_unreadable_and_non_finite_audio_are_errors(tmp_path):
 
     (tmp_path / "broken.wav").write_bytes(b"RIFF but not really a wave file")
     broken = WavDataset(filepath=str(tmp_path / "broken.wav"))
-    with pytest.raises(AudioError, match=r"Cannot read audio file .*broken\.wav: \w"):
+    with pytest.raises(AudioError, match=r"broken\.wav: cannot read the audio: \w"):
         load_log_mel(broken.filepath, broken.load, SETTINGS)
 
     samples = _noise(10.0)
@@ -148,7 +148,7 @@ def test_a_zero_byte_file_is_named_by_its_path_not_by_a_file_object(tmp_path):
     with pytest.raises(AudioError) as error:
         load_log_mel(dataset.filepath, dataset.load, SETTINGS)
     message = str(error.value)
-    assert message == f"Cannot read audio file {tmp_path / 'zero.wav'}: the file is empty (0 bytes)"
+    assert message == f"{tmp_path / 'zero.wav'}: cannot read the audio: the file is empty (0 bytes)"
     assert "object at 0x" not in message
 
 

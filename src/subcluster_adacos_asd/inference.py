@@ -209,6 +209,7 @@ def describe_files(paths: Sequence[str], settings: InferenceSettings) -> pd.Data
                        if getattr(settings, name) is None]
             if missing:
                 row.update(
+                    label="unknown",  # README: the label the name states, `unknown` otherwise
                     status=STATUS_ERROR,
                     reason=(
                         f"{path}: the name does not follow the DCASE grammar {FILE_NAME_PATTERN},"
@@ -291,12 +292,12 @@ def _log_mel_or_error(
     Files are read as ``WavDataset`` reads them (``soundfile.read``, float32, no resampling or
     downmixing), and BLAS is held to one thread as in the ``features`` pipeline, so a file's
     log-mel is the one it had there (the pipeline test checks the scores are equal). The path
-    is opened directly rather than through fsspec so that a reading error names the file, not
-    a file object.
+    is opened directly (:func:`~subcluster_adacos_asd.datasets.wav.read_wav`) rather than
+    through fsspec so that a reading error names the file, not a file object.
     """
-    import soundfile
     from threadpoolctl import threadpool_limits
 
+    from subcluster_adacos_asd.datasets.wav import read_wav
     from subcluster_adacos_asd.log_mel import load_log_mel, mel_basis
 
     basis = mel_basis(settings)
@@ -306,10 +307,7 @@ def _log_mel_or_error(
             try:
                 if not Path(path).is_file():
                     raise FileNotFoundError(f"{path}: no such file")
-                values = load_log_mel(
-                    path, partial(soundfile.read, path, dtype="float32", always_2d=False),
-                    settings, basis,
-                )
+                values = load_log_mel(path, partial(read_wav, path), settings, basis)
                 results.append((values, ""))
             except Exception as exc:  # noqa: BLE001  every failure is this file's error row
                 message = _inference_hints(str(exc))

@@ -201,10 +201,10 @@ def load_log_mel(
         audio = load()
         samples, sample_rate = audio[0], audio[1]
     except Exception as exc:
-        reason = str(exc)
-        raise AudioError(
-            reason if name in reason else f"{name}: cannot read the audio: {reason}"
-        ) from exc
+        # WavDataset's errors carry the reason alone (datasets.wav.AudioReadError), so the
+        # message names the file once.
+        reason = getattr(exc, "reason", None) or str(exc)
+        raise AudioError(f"{name}: cannot read the audio: {reason}") from exc
     y = prepare_samples(samples, sample_rate, settings, name)
     return check_finite_log_mel(log_mel_spectrogram(y, settings, basis), y, name)
 

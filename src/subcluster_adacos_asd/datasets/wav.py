@@ -41,15 +41,22 @@ def read_error_reason(exc: Exception, path: str) -> str:
     return str(exc)
 
 
+class AudioReadError(DatasetError):
+    """An audio file that cannot be read; ``reason`` says why without repeating the path."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"Cannot read audio file {path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
 def read_wav(path: str) -> tuple[np.ndarray, int]:
     """``soundfile.read`` of a local file as float32 (no resampling, no downmixing); any
-    failure is a :class:`~kedro.io.DatasetError` naming the file and what is wrong."""
+    failure is an :class:`AudioReadError` naming the file and what is wrong."""
     try:
         samples, rate = soundfile.read(path, dtype="float32", always_2d=False)
     except Exception as exc:  # soundfile raises several types for broken files
-        raise DatasetError(
-            f"Cannot read audio file {path}: {read_error_reason(exc, path)}"
-        ) from exc
+        raise AudioReadError(path, read_error_reason(exc, path)) from exc
     return samples, int(rate)
 
 

@@ -86,8 +86,9 @@ def test_inference_scores_equal_the_score_pipeline(system):
 
 
 def _write_bad_folder(raw: Path, folder: Path) -> dict[str, Path]:
-    """A folder of new recordings: one good clip, the same clip in several broken forms, a clip
-    of an untrained section, a clip under a plain name, garbage, and a note that is no WAV."""
+    """A folder of new recordings: one good clip, the same clip in several broken forms (among
+    them a float WAV scaled by 1e30, finite samples that overflow the power spectrum), a clip of
+    an untrained section, a clip under a plain name, garbage, and a note that is no WAV."""
     original = raw / "fan" / "target_test" / "section_00_target_test_normal_0000_a_9.wav"
     samples, rate = soundfile.read(original, dtype="float32")
     target = folder / "fan" / "target_test"
@@ -100,6 +101,7 @@ def _write_bad_folder(raw: Path, folder: Path) -> dict[str, Path]:
         "garbage": target / "section_00_target_test_0104.wav",
         "section": target / "section_05_target_test_0105.wav",
         "plain": target / "monday_morning_line_3.wav",
+        "loud": target / "section_00_target_test_0106.wav",
     }
     shutil.copy(original, files["good"])
     shutil.copy(original, files["section"])
@@ -108,6 +110,7 @@ def _write_bad_folder(raw: Path, folder: Path) -> dict[str, Path]:
     soundfile.write(files["8khz"], resample_poly(samples, 1, 2), 8000, subtype="PCM_16")
     soundfile.write(files["short"], samples[: rate // 4], rate, subtype="PCM_16")
     files["garbage"].write_bytes(np.random.default_rng(0).bytes(3000))
+    soundfile.write(files["loud"], samples * np.float32(1e30), rate, subtype="FLOAT")
     (target / "notes.txt").write_text("recorded on Monday")
     return files
 
@@ -119,7 +122,7 @@ def test_bad_files_get_error_rows_and_the_others_are_scored(system, tmp_path, ca
     table = catalog.load("inference_scores").set_index("file")
     rows = {kind: table.loc[str(path.resolve())] for kind, path in files.items()}
 
-    assert len(table) == 7  # notes.txt is not a recording
+    assert len(table) == 8  # notes.txt is not a recording
     assert rows["good"]["status"] == "scored" and np.isfinite(rows["good"]["score"])
     expected = {
         "stereo": r"2 channels, expected mono",
@@ -128,6 +131,7 @@ def test_bad_files_get_error_rows_and_the_others_are_scored(system, tmp_path, ca
         "garbage": r"cannot read the audio",
         "section": r"section 05 of fan was not trained \(trained sections of fan: 00, 01\)",
         "plain": r"does not follow the DCASE grammar.*inference.section, inference.domain",
+        "loud": r"log-mel spectrogram has NaN or infinite values .*far outside \[-1, 1\]",
     }
     for kind, pattern in expected.items():
         row = rows[kind]
@@ -137,10 +141,11 @@ def test_bad_files_get_error_rows_and_the_others_are_scored(system, tmp_path, ca
         assert np.isnan(row["score"]) and pd.isna(row["decision"]), kind
 
     summary = catalog.load("inference_summary")
-    assert (summary["files"], summary["scored"], summary["errors"]) == (7, 1, 6)
+    assert (summary["files"], summary["scored"], summary["errors"]) == (8, 1, 7)
     assert {e["file"] for e in summary["error_files"]} == {
         str(files[k].resolve()) for k in expected}
-    assert "6 of 7 files were NOT scored" in caplog.text
+    assert "7 of 8 files were NOT scored" in caplog.text
+    assert rows["plain"]["label"] == "unknown"
 
     # Allowing conversions and saying what plain names are: stereo (two equal channels) and the
     # plain-named copy now score exactly as the original; what cannot be fixed stays an error.
@@ -153,7 +158,8 @@ def test_bad_files_get_error_rows_and_the_others_are_scored(system, tmp_path, ca
         assert rows[kind]["score"] == pytest.approx(rows["good"]["score"], rel=1e-5)
     assert rows["8khz"]["status"] == "scored" and np.isfinite(rows["8khz"]["score"])
     assert rows["good"]["score"] == pytest.approx(table.loc[str(files["good"].resolve()), "score"])
-    assert [k for k, r in rows.items() if r["status"] == "error"] == ["short", "garbage", "section"]
+    assert [k for k, r in rows.items() if r["status"] == "error"] == [
+        "short", "garbage", "section", "loud"]
 
 
 def test_pipeline_reads_the_trained_system_and_parameters_only():
