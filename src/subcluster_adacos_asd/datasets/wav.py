@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import PurePosixPath
 from typing import Any, NamedTuple
-
-import os
 
 import fsspec
 import numpy as np
