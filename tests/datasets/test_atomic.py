@@ -250,3 +250,13 @@ def test_catalog_round_trip_and_load_versions(tmp_path):
     assert DataCatalog.from_config(config).load("scores")["x"].tolist() == [2]
     pinned = DataCatalog.from_config(config, load_versions={"scores": "v1"})
     assert pinned.load("scores")["x"].tolist() == [1]
+
+
+def test_kedro_viz_previews_reach_the_wrapped_dataset(tmp_path):
+    def dataset():
+        return AtomicDataset(str(tmp_path / "scores.parquet"), dataset="pandas.ParquetDataset",
+                             version=Version(None, None))
+
+    assert not hasattr(dataset(), "preview")  # nothing saved yet
+    dataset().save(pd.DataFrame({"score": [0.5, 1.5]}))
+    assert dataset().preview() == {"index": [0, 1], "columns": ["score"], "data": [[0.5], [1.5]]}

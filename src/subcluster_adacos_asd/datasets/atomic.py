@@ -218,3 +218,14 @@ class AtomicDataset(AbstractVersionedDataset[Any, Any]):
     def _release(self) -> None:
         super()._release()
         self._loaders.clear()
+
+    def __getattr__(self, name: str):
+        """``preview`` of the wrapped dataset (what kedro-viz shows) when it has one; nothing
+        else is delegated."""
+        if name != "preview" or "_dataset_config" not in self.__dict__:
+            raise AttributeError(name)
+        try:
+            wrapped = self._wrapped(self._get_load_path())
+        except Exception as exc:  # nothing saved yet: no preview
+            raise AttributeError(name) from exc
+        return getattr(wrapped, name)
