@@ -13,6 +13,7 @@ from subcluster_adacos_asd.dcase_names import (
     FILE_INDEX_COLUMNS,
     FILE_NAME_PATTERN,
     FileNameError,
+    check_training_coverage,
     index_files,
     parse_file_name,
 )
@@ -198,3 +199,42 @@ def test_real_dcase2023_toycar_indexes():
         table = {row[0]: "_".join(row[1:]) for row in list(csv.reader(f))[1:]}
     for file_id, attributes in zip(frame["file_id"], frame["attributes"]):
         assert table[file_id + ".wav"] == attributes
+
+
+def _index(ids):
+    return index_files({i: f"/d/{i}.wav" for i in ids})
+
+
+def test_a_section_with_test_but_no_training_files_is_an_error_naming_a_file():
+    index = _index([
+        "fan/train/section_00_source_train_normal_0000_a",
+        "fan/source_test/section_00_source_test_anomaly_0000_a",
+        "fan/source_test/section_03_source_test_0000_a",  # evaluation file, no training data
+        "fan/target_test/section_03_target_test_0001_a",
+    ])
+    with pytest.raises(ValueError) as error:
+        check_training_coverage(index)
+    message = str(error.value)
+    assert ("fan section 03: 2 test files (e.g. /d/fan/source_test/section_03_source_test_0000_a"
+            ".wav) but no training files") in message
+    assert "section 00" not in message
+
+
+def test_missing_normal_domain_training_files_are_warned_about(caplog):
+    index = _index([
+        "fan/train/section_01_target_train_normal_0000_a",
+        "fan/target_test/section_01_target_test_normal_0000_a",
+        "pump/train/section_00_source_train_normal_0000_a",
+        "pump/target_test/section_00_target_test_normal_0000_a",
+        "valve/train/section_00_source_train_normal_0000_a",
+        "valve/train/section_00_target_train_normal_0000_a",
+        "valve/target_test/section_00_target_test_normal_0000_a",
+    ])
+    with caplog.at_level(logging.WARNING, logger="subcluster_adacos_asd.dcase_names"):
+        check_training_coverage(index)
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 2
+    assert warnings[0].startswith("fan section 01: test files (e.g. /d/fan/target_test/")
+    assert "no normal source-domain training files" in warnings[0]
+    assert warnings[1].startswith("pump section 00: target-domain test files (e.g. /d/pump/")
+    assert "no normal target-domain training files" in warnings[1]
