@@ -18,7 +18,8 @@ def _index():
                 for i, label in enumerate(labels):
                     rows.append(dict(file_id=f"{machine_type}/{domain}/{split}/{i}",
                                      machine_type=machine_type, section=0, domain=domain,
-                                     split=split, label=label))
+                                     split=split, label=label,
+                                     section_class=f"{machine_type}_section_00"))
     return pd.DataFrame(rows)
 
 
@@ -171,3 +172,33 @@ def test_inconsistent_members_are_errors():
     with pytest.raises(ValueError, match="no score terms"):
         sums = ensemble.sum_members({"sc01_both": _terms(index.iloc[1:], 0)})
         ensemble.variant_scores(sums, index)
+
+
+def test_zscore_normalisation_per_member_section_and_term():
+    index = _index()
+    terms = {"sc01_sections": _terms(index, -2.0), "sc04_sections": _terms(index, 5.0)}
+    tmax = pd.DataFrame({"file_id": index["file_id"],
+                         "tmax_term": np.where(index["domain"] == "source", 7.0, np.nan)})
+    stats = ensemble.normalisation_statistics(terms, tmax, index, "zscore")
+    assert list(stats.columns) == ensemble.STATISTICS_COLUMNS
+    # section term of the normal training files: numbers 0..9 in each domain, plus the offset
+    spread = np.arange(10.0).std()
+    row = stats[(stats["configuration"] == "sc04_sections") & (stats["snapshot"] == "s1")
+                & (stats["section_class"] == "fan_section_00") & (stats["term"] == "section_term")]
+    assert row[["mean", "std"]].to_numpy().tolist() == [[9.5, pytest.approx(spread)]]
+    sums = ensemble.sum_members(terms, stats, index).set_index(["variant", "file_id"])
+    number = index["file_id"].str.rsplit("/", n=1).str[-1].astype(float).to_numpy()
+    bump = np.where(index["label"] == "anomaly", 50.0, 0.0)
+    # every member contributes (number + bump - 4.5) / spread; two members x two snapshots
+    expected = 4 * (number + bump - 4.5) / spread
+    got = sums.loc["sections"].loc[index["file_id"], "section_term"].to_numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-9)
+    # constant terms on the training files (attribute 100, target 1000) keep their own scale
+    source = (index["domain"] == "source").to_numpy()
+    got = sums.loc["sections"].loc[index["file_id"], "attribute_term"].to_numpy()
+    np.testing.assert_allclose(got[source], 4 * bump[source], atol=1e-9)
+    scores = ensemble.variant_scores(sums.reset_index(), index, tmax, stats)
+    assert (scores.loc[scores["domain"] == "source", "tmax_term"] == 0.0).all()
+    assert ensemble.normalisation_statistics(terms, tmax, index, "none").empty
+    with pytest.raises(ValueError, match="normalisation must be one of"):
+        ensemble.normalisation_statistics(terms, tmax, index, "rank")

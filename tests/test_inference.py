@@ -257,3 +257,23 @@ def test_snapshots_and_backends_of_different_runs_are_refused():
     with pytest.raises(ValueError, match=r"sc01_both: the model snapshots \['epoch_0100'\] and "
                                          r"the fitted backends \['epoch_0003'\] do not match"):
         inference.check_snapshots("sc01_both", {"epoch_0100": 0}, {"epoch_0003": 0})
+
+
+def test_a_retrained_snapshot_is_refused_by_its_fingerprint():
+    from subcluster_adacos_asd.backends import SnapshotBackends
+    from subcluster_adacos_asd.embedding import snapshot_fingerprint
+
+    class Network:
+        def __init__(self, value):
+            self.value = value
+
+        def get_weights(self):
+            return [np.full((2, 3), self.value, np.float32), np.zeros(3, np.float32)]
+
+    old, new = Network(1.0), Network(2.0)
+    fitted = {"epoch_0006": SnapshotBackends((), {}, {}, {}, {}, snapshot_fingerprint(old))}
+    inference.check_snapshots("sc04_both", {"epoch_0006": old}, fitted)
+    assert snapshot_fingerprint(Network(1.0)) == snapshot_fingerprint(old)
+    with pytest.raises(ValueError, match=r"sc04_both: snapshot epoch_0006 is not the network its "
+                                         r"backends were fitted on.*--namespaces=sc04_both"):
+        inference.check_snapshots("sc04_both", {"epoch_0006": new}, fitted)

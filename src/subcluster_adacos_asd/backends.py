@@ -1,19 +1,20 @@
 """GMM backends of the sub-cluster AdaCos system: fitting and score terms (paper 2.4, eqs. 2-4).
 
 Everything here works on plain pandas frames laid out as in docs/data_contracts.md and holds no
-Kedro, so the ``score`` pipeline fits backends once and a later ``inference`` pipeline can load
-the fitted objects and score new files without refitting:
+Kedro, so the ``score`` pipeline fits backends once and the ``inference`` pipeline loads the
+fitted mixtures and scores new files without refitting:
 
->>> fitted = fit_backends(embeddings_of_snapshot, centres_of_snapshot, file_index)
+>>> fitted = fit_backends(embeddings_of_snapshot, centres_of_snapshot, file_index, settings)
 >>> terms = score_terms(fitted, embeddings_of_new_files, index_of_new_files)
 
-Per snapshot of one trained network (all on length-normalised embeddings, sklearn
-``GaussianMixture`` with full covariances, ``reg_covar`` 1e-3, means initialised with learned
-AdaCos centres):
+Per snapshot of one trained network, on length-normalised embeddings (mixtures.py; paper:
+full covariances, ``reg_covar`` 1e-3, means initialised with the learned AdaCos centres):
 
-* section GMM, one per ``section_class``: all normal source-domain training files of the
-  section; one component per sub-cluster, means = the section head's centres of that class.
-  **Decision** (DESIGN.md): the same GMM gives the first term in both domains.
+* section GMM, one per ``section_class``: the normal training files of the section in
+  ``section_domains`` (paper: the source domain; ``[source, target]`` adds the target clips, as
+  the author's 2022 code does); one component per sub-cluster, means = the section head's
+  centres of that class. **Decision** (DESIGN.md): the same GMM gives the first term in both
+  domains.
 * attribute GMMs, one per ``attribute_class``: the normal source-domain training files with
   that attribute string; means = the attribute head's centres of that class (``both`` variant).
   The ``sections`` variant has no attribute head: **Decision**: its attribute GMMs start from
@@ -22,78 +23,102 @@ AdaCos centres):
   k-means initialisation instead.
 * target GMM, one per section: one component per normal target-domain training file of the
   section (3 in DCASE 2021), means = those embeddings, i.e. a likelihood that falls with the
-  distance to the closest target sample.
+  distance to the closest target sample. With ``covariance: shrunk`` every component takes the
+  section GMM clips' Ledoit-Wolf covariance instead of EM's collapse onto one point (whose
+  spread is ``reg_covar`` alone, which then sets the term's scale).
 
-Score terms are negative log-likelihoods of the best weighted component (eqs. 2 and 3):
-``section_term = -max_k log w_k N(x|s,k)``, ``attribute_term = -max_{a in a(s)} max_k log w_k
-N(x|a,k)`` (source domain), ``target_term = -max_k log w_k N(x|X_target(s),k)`` (target domain).
-The valve term of eq. 4 uses :class:`TmaxBackend` on the temporal-max features.
+Score terms are negative log-likelihoods of the best weighted component, one function each:
+:func:`section_term` and :func:`attribute_term` (eq. 2), :func:`target_term` (eq. 3) and
+:func:`tmax_term` (eq. 4, Gaussians on the temporal maxima of the standardised log-mel).
 """
 
 from __future__ import annotations
 
-import functools
 import logging
-import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
+
+from subcluster_adacos_asd.contracts import (
+    CENTRE_PREFIX,
+    EMBEDDING_PREFIX,
+    TERM_COLUMNS,
+    TMAX_PREFIX,
+    prefixed_columns,
+)
+from subcluster_adacos_asd.mixtures import (
+    GaussianMixtureModel,
+    MixtureSettings,
+    fit_mixture,
+    mixture_at_points,
+    shrunk_covariance,
+)
+from subcluster_adacos_asd.settings_base import Settings
 
 logger = logging.getLogger(__name__)
 
-EMBEDDING_PREFIX = "emb_"
-CENTRE_PREFIX = "c_"
-TMAX_PREFIX = "tmax_"
-TERM_COLUMNS = ("section_term", "attribute_term", "target_term")
 ATTRIBUTE_MEANS = ("section_centres", "kmeans")
+DOMAINS = ("source", "target")
+
+__all__ = [
+    "ATTRIBUTE_MEANS", "BackendSettings", "EMBEDDING_PREFIX", "CENTRE_PREFIX", "SnapshotBackends",
+    "TERM_COLUMNS", "TMAX_PREFIX", "TmaxBackend", "attribute_term", "configuration_score_terms",
+    "fit_backends", "fit_configuration_backends", "fit_tmax_backend", "score_terms",
+    "section_term", "target_term", "tmax_term", "tmax_terms",
+]
 
 
 @dataclass(frozen=True)
-class GmmSettings:
-    """How every backend GMM is fitted (paper: full covariance, 1e-3 added to the diagonal)."""
+class BackendSettings(Settings):
+    """How the embedding backends are fitted (``params:score.backends``).
 
-    reg_covar: float = 1e-3
-    covariance_type: str = "full"
-    max_iter: int = 100
-    tol: float = 1e-3
-    seed: int = 0
-    # Where the attribute GMMs of a network without attribute head (the `sections` variant)
-    # take their initial means: the section head's centres, or sklearn's k-means.
+    ``gmm``: the mixture settings (:class:`MixtureSettings`); ``section_domains``: the domains
+    whose normal training clips the section GMM is fitted on (paper: source only);
+    ``attribute_means``: initial means of the ``sections`` variant's attribute GMMs.
+    """
+
+    gmm: MixtureSettings = field(default_factory=MixtureSettings)
+    section_domains: tuple[str, ...] = ("source",)
     attribute_means: str = "section_centres"
 
     def __post_init__(self):
+        if isinstance(self.gmm, Mapping):
+            object.__setattr__(self, "gmm", MixtureSettings.from_parameters(
+                self.gmm, "params:score.backends.gmm"))
+        domains = tuple(self.section_domains)
+        object.__setattr__(self, "section_domains", domains)
+        if not domains or any(d not in DOMAINS for d in domains):
+            raise ValueError(f"section_domains must be a non-empty subset of {DOMAINS}, "
+                             f"got {list(domains)}")
         if self.attribute_means not in ATTRIBUTE_MEANS:
             raise ValueError(
                 f"attribute_means must be one of {ATTRIBUTE_MEANS}, got {self.attribute_means!r}"
             )
-        if self.reg_covar <= 0:
-            raise ValueError(f"reg_covar must be positive, got {self.reg_covar}")
-
-    @classmethod
-    def from_parameters(cls, parameters: Mapping | None) -> GmmSettings:
-        """Settings from a parameter mapping; unknown keys are an error (typos must not pass)."""
-        parameters = dict(parameters or {})
-        known = set(cls.__dataclass_fields__)
-        unknown = set(parameters) - known
-        if unknown:
-            raise ValueError(f"Unknown GMM settings {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**parameters)
 
 
 @dataclass
 class SnapshotBackends:
-    """The fitted GMMs of one snapshot of one trained network (everything eqs. 2-3 need)."""
+    """The fitted mixtures of one snapshot of one trained network (all eqs. 2-3 need).
+
+    ``snapshot_fingerprint``: the fingerprint of the network whose embeddings they were fitted
+    on (``embedding.snapshot_fingerprint``), so inference can refuse a retrained snapshot.
+    """
 
     embedding_columns: tuple[str, ...]
-    section_gmms: dict[str, GaussianMixture]
-    attribute_gmms: dict[str, GaussianMixture]
+    section_models: dict[str, GaussianMixtureModel]
+    attribute_models: dict[str, GaussianMixtureModel]
     attributes_of_section: dict[str, tuple[str, ...]]
-    target_gmms: dict[str, GaussianMixture]
+    target_models: dict[str, GaussianMixtureModel]
+    snapshot_fingerprint: str = ""
+
+    @property
+    def nbytes(self) -> int:
+        models = [*self.section_models.values(), *self.attribute_models.values(),
+                  *self.target_models.values()]
+        return sum(m.nbytes for m in models)
 
 
 @dataclass
@@ -102,29 +127,36 @@ class TmaxBackend:
 
     feature_columns: tuple[str, ...]
     machine_types: tuple[str, ...]
-    gaussians: dict[str, GaussianMixture] = field(default_factory=dict)
+    gaussians: dict[str, GaussianMixtureModel] = field(default_factory=dict)
     attributes_of_section: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------------------------
+# the paper's terms, on arrays
+
+
+def section_term(section_model: GaussianMixtureModel, x: np.ndarray) -> np.ndarray:
+    """Eqs. 2 and 3, first term: ``-max_k log P(x | s(x), k)``."""
+    return -section_model.best_log_likelihood(x)
+
+
+def attribute_term(attribute_models: Sequence[GaussianMixtureModel], x: np.ndarray) -> np.ndarray:
+    """Eq. 2, second term: ``-max_{a in a(s(x))} max_k log P(x | a, k)``."""
+    return -np.max([m.best_log_likelihood(x) for m in attribute_models], axis=0)
+
+
+def target_term(target_model: GaussianMixtureModel, x: np.ndarray) -> np.ndarray:
+    """Eq. 3, second term: ``-max_{k=1..3} log P(x | X_target(s(x)), k)``."""
+    return -target_model.best_log_likelihood(x)
+
+
+def tmax_term(tmax_models: Sequence[GaussianMixtureModel], t: np.ndarray) -> np.ndarray:
+    """Eq. 4, the valve term: ``-max_{a in a(s(x))} log P_tmax(t_max(x) | a)``."""
+    return -np.max([m.best_log_likelihood(t) for m in tmax_models], axis=0)
+
+
+# --------------------------------------------------------------------------------------------
 # small helpers
-
-
-def single_threaded(function):
-    """Run ``function`` with BLAS and OpenMP limited to one thread.
-
-    The backend GMMs are many small problems (128 x 128 covariances, tens to thousands of
-    rows); multi-threaded BLAS spends more time synchronising than computing on them: a
-    128 x 128 Cholesky took 15 ms with 2 OpenBLAS threads on a busy 2-core machine and 0.2 ms
-    with one. Parallelism pays at the level of configurations, not inside one GMM.
-    """
-
-    @functools.wraps(function)
-    def wrapper(*args, **kwargs):
-        with threadpool_limits(limits=1):
-            return function(*args, **kwargs)
-
-    return wrapper
 
 
 def l2_normalise(values: np.ndarray) -> np.ndarray:
@@ -132,87 +164,6 @@ def l2_normalise(values: np.ndarray) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64)
     norms = np.linalg.norm(values, axis=-1, keepdims=True)
     return values / np.maximum(norms, np.finfo(np.float64).tiny)
-
-
-def prefixed_columns(frame: pd.DataFrame, prefix: str, what: str) -> tuple[str, ...]:
-    """The ``<prefix>NNN`` columns of a frame in order; an error names the frame if none."""
-    columns = tuple(sorted(c for c in frame.columns if str(c).startswith(prefix)))
-    if not columns:
-        raise ValueError(f"{what} has no '{prefix}*' columns (columns: {list(frame.columns)[:8]})")
-    return columns
-
-
-def weighted_component_log_likelihoods(gmm: GaussianMixture, values: np.ndarray) -> np.ndarray:
-    """``log(w_k N(x|mu_k, Sigma_k))`` for every row and component, via sklearn's public API.
-
-    ``score_samples`` is ``log sum_k w_k N_k`` and ``predict_proba`` the responsibilities
-    ``w_k N_k / sum_j w_j N_j``, so their logs add up to the weighted component log-likelihood.
-    A responsibility that underflows to 0 gives ``-inf`` for that component; the largest one is
-    at least ``1/K`` and therefore always exact, which is all the score terms use.
-    """
-    values = np.asarray(values, dtype=np.float64)
-    total = gmm.score_samples(values)
-    with np.errstate(divide="ignore"):
-        log_responsibilities = np.log(gmm.predict_proba(values))
-    return total[:, None] + log_responsibilities
-
-
-def max_weighted_log_likelihood(gmm: GaussianMixture, values: np.ndarray) -> np.ndarray:
-    """``max_k log(w_k N(x|k))`` per row: the best-matching component's weighted likelihood."""
-    return weighted_component_log_likelihoods(gmm, values).max(axis=1)
-
-
-def fit_gmm(
-    values: np.ndarray,
-    means_init: np.ndarray | None,
-    settings: GmmSettings,
-    what: str,
-    n_components: int | None = None,
-) -> GaussianMixture:
-    """A full-covariance GMM on ``values`` whose means start at ``means_init``.
-
-    With fewer samples than initial means (tiny data, many sub-clusters), EM cannot fit every
-    component; the means that are the nearest centre of most samples are kept (ties: lower
-    index), rather than failing the whole ensemble (:func:`fit_backends` warns once).
-    """
-    values = np.asarray(values, dtype=np.float64)
-    if len(values) == 0:
-        raise ValueError(f"No training embeddings for {what}")
-    if means_init is not None:
-        means_init = np.asarray(means_init, dtype=np.float64)
-        if len(values) < len(means_init):
-            nearest = np.argmax(l2_normalise(values) @ l2_normalise(means_init).T, axis=1)
-            counts = np.bincount(nearest, minlength=len(means_init))
-            keep = np.sort(np.argsort(-counts, kind="stable")[: len(values)])
-            logger.debug(
-                "%s: %d training files for %d initial means; keeping the %d most used means",
-                what, len(values), len(means_init), len(keep),
-            )
-            means_init = means_init[keep]
-        n_components = len(means_init)
-    elif n_components is None:
-        raise ValueError(f"{what}: give means_init or n_components")
-    else:
-        n_components = min(int(n_components), len(values))
-    gmm = GaussianMixture(
-        n_components=n_components,
-        covariance_type=settings.covariance_type,
-        reg_covar=settings.reg_covar,
-        max_iter=settings.max_iter,
-        tol=settings.tol,
-        means_init=means_init,
-        random_state=settings.seed,
-    )
-    with warnings.catch_warnings():
-        # EM on a handful of 128-d points often stops at max_iter without harm; the fitted
-        # model is used either way, as the paper's sklearn defaults would.
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        gmm.fit(values)
-    return gmm
-
-
-# --------------------------------------------------------------------------------------------
-# joining frames
 
 
 def _single_snapshot(frame: pd.DataFrame, what: str) -> str | None:
@@ -245,11 +196,11 @@ def _indexed_rows(frame: pd.DataFrame, file_index: pd.DataFrame, what: str) -> p
     return joined
 
 
-def _normal_training(rows: pd.DataFrame, domain: str) -> np.ndarray:
+def _normal_training(rows: pd.DataFrame, domains: Iterable[str]) -> np.ndarray:
     return (
         (rows["split"] == "train").to_numpy()
         & (rows["label"] == "normal").to_numpy()
-        & (rows["domain"] == domain).to_numpy()
+        & rows["domain"].isin(list(domains)).to_numpy()
     )
 
 
@@ -260,24 +211,41 @@ def _centres_of(centres: pd.DataFrame, head: str, class_name: str, columns) -> n
     return rows[list(columns)].to_numpy(dtype=np.float64)
 
 
+def _fingerprint_of(centres: pd.DataFrame) -> str:
+    if "fingerprint" not in centres.columns or centres.empty:
+        return ""
+    values = pd.unique(centres["fingerprint"].astype(str))
+    if len(values) != 1:
+        raise ValueError(f"centres of one snapshot carry several fingerprints {list(values)}")
+    return str(values[0])
+
+
 # --------------------------------------------------------------------------------------------
 # embedding backends
 
 
-@single_threaded
 def fit_backends(
     embeddings: pd.DataFrame,
     centres: pd.DataFrame,
     file_index: pd.DataFrame,
-    settings: GmmSettings | None = None,
+    settings: BackendSettings | None = None,
 ) -> SnapshotBackends:
     """Fit the section, attribute and target GMMs of one snapshot (see module docstring).
 
     ``embeddings``: ``file_id`` + ``emb_*`` (one snapshot; the training files are taken from it);
     ``centres``: the ``<configuration>.centres`` rows of the same snapshot;
     ``file_index``: the ``file_index`` dataset (domain, split, label, classes of every file).
+
+    BLAS runs single-threaded: these are many small problems (128 x 128 covariances, tens to
+    thousands of rows), on which threads spend more time synchronising than computing
+    (a 128 x 128 Cholesky: 15 ms with 2 OpenBLAS threads on a busy 2-core machine, 0.2 ms
+    with one). Parallelism pays at the level of configurations, not inside one GMM.
     """
-    settings = settings or GmmSettings()
+    with threadpool_limits(limits=1):
+        return _fit_backends(embeddings, centres, file_index, settings or BackendSettings())
+
+
+def _fit_backends(embeddings, centres, file_index, settings: BackendSettings) -> SnapshotBackends:
     snapshot = _single_snapshot(embeddings, "embeddings")
     centre_snapshot = _single_snapshot(centres, "centres")
     if snapshot is not None and centre_snapshot is not None and snapshot != centre_snapshot:
@@ -293,20 +261,21 @@ def fit_backends(
     values = l2_normalise(embeddings[list(columns)].to_numpy(dtype=np.float64))
     has_attribute_head = bool((centres["head"] == "attribute").any())
 
-    source = _normal_training(rows, "source")
-    target = _normal_training(rows, "target")
+    source = _normal_training(rows, ["source"])
+    target = _normal_training(rows, ["target"])
+    for_section = _normal_training(rows, settings.section_domains)
     if not source.any():
         raise ValueError(f"{label}: no normal source-domain training files to fit GMMs on")
 
-    reduced = []  # GMMs with fewer training files than initial means
+    reduced = []  # mixtures with fewer components than initial means
 
     def fit(x, means, what, n_components=None):
-        gmm = fit_gmm(x, means, settings, what, n_components=n_components)
-        if gmm.n_components < (len(means) if means is not None else n_components):
+        model = fit_mixture(x, settings.gmm, means, n_components, what)
+        if model.n_components < (len(means) if means is not None else n_components):
             reduced.append(what)
-        return gmm
+        return model
 
-    section_gmms, attribute_gmms, attributes_of_section, target_gmms = {}, {}, {}, {}
+    section_models, attribute_models, attributes_of_section, target_models = {}, {}, {}, {}
     for section_class in sorted(pd.unique(rows.loc[source, "section_class"])):
         in_section = source & (rows["section_class"] == section_class).to_numpy()
         section_means = l2_normalise(
@@ -314,8 +283,9 @@ def fit_backends(
         )
         if len(section_means) == 0:
             raise ValueError(f"{label}: no section-head centres for {section_class!r}")
-        section_gmms[section_class] = fit(
-            values[in_section], section_means, f"{label} section {section_class}"
+        section_rows = for_section & (rows["section_class"] == section_class).to_numpy()
+        section_models[section_class] = fit(
+            values[section_rows], section_means, f"{label} section {section_class}"
         )
         attributes = sorted(a for a in pd.unique(rows.loc[in_section, "attribute_class"]) if a)
         attributes_of_section[section_class] = tuple(attributes)
@@ -326,18 +296,23 @@ def fit_backends(
                 means = _centres_of(centres, "attribute", attribute_class, centre_columns)
                 if len(means) == 0:
                     raise ValueError(f"{what}: no attribute-head centres for this class")
-                attribute_gmms[attribute_class] = fit(values[mask], l2_normalise(means), what)
+                attribute_models[attribute_class] = fit(values[mask], l2_normalise(means), what)
             elif settings.attribute_means == "section_centres":
-                attribute_gmms[attribute_class] = fit(values[mask], section_means, what)
+                attribute_models[attribute_class] = fit(values[mask], section_means, what)
             else:
-                attribute_gmms[attribute_class] = fit(
+                attribute_models[attribute_class] = fit(
                     values[mask], None, what, n_components=len(section_means)
                 )
     for section_class in sorted(pd.unique(rows.loc[target, "section_class"])):
         mask = target & (rows["section_class"] == section_class).to_numpy()
-        target_gmms[section_class] = fit(
-            values[mask], values[mask], f"{label} target samples of {section_class}"
-        )
+        if settings.gmm.covariance == "shrunk":
+            in_section = for_section & (rows["section_class"] == section_class).to_numpy()
+            target_models[section_class] = mixture_at_points(
+                values[mask], shrunk_covariance(values[in_section], settings.gmm.reg_covar))
+        else:
+            target_models[section_class] = fit(
+                values[mask], values[mask], f"{label} target samples of {section_class}"
+            )
     if reduced:
         logger.warning(
             "%s: %d GMMs have fewer training files than sub-clusters and keep only the most "
@@ -345,14 +320,14 @@ def fit_backends(
         )
     return SnapshotBackends(
         embedding_columns=columns,
-        section_gmms=section_gmms,
-        attribute_gmms=attribute_gmms,
+        section_models=section_models,
+        attribute_models=attribute_models,
         attributes_of_section=attributes_of_section,
-        target_gmms=target_gmms,
+        target_models=target_models,
+        snapshot_fingerprint=_fingerprint_of(centres),
     )
 
 
-@single_threaded
 def score_terms(
     fitted: SnapshotBackends, embeddings: pd.DataFrame, file_index: pd.DataFrame
 ) -> pd.DataFrame:
@@ -362,6 +337,11 @@ def score_terms(
     ``target_term`` is NaN in the source domain. A file whose section has no fitted GMM (no
     normal training data) is an error naming the file.
     """
+    with threadpool_limits(limits=1):
+        return _score_terms(fitted, embeddings, file_index)
+
+
+def _score_terms(fitted: SnapshotBackends, embeddings, file_index) -> pd.DataFrame:
     label = "embeddings to score"
     _single_snapshot(embeddings, label)
     missing = [c for c in fitted.embedding_columns if c not in embeddings.columns]
@@ -374,35 +354,28 @@ def score_terms(
     is_target = (rows["domain"] == "target").to_numpy()
     for section_class, positions in rows.groupby("section_class", sort=True).indices.items():
         example = rows["file_id"].iloc[positions[0]]
-        if section_class not in fitted.section_gmms:
+        if section_class not in fitted.section_models:
             raise ValueError(
                 f"No section GMM for {section_class!r} (file {example!r}): the section has no "
                 "normal source-domain training files"
             )
-        x = values[positions]
-        terms["section_term"][positions] = -max_weighted_log_likelihood(
-            fitted.section_gmms[section_class], x
-        )
+        terms["section_term"][positions] = section_term(
+            fitted.section_models[section_class], values[positions])
         src = positions[is_source[positions]]
         attributes = fitted.attributes_of_section.get(section_class, ())
         if len(src) and attributes:
-            best = np.max(
-                [max_weighted_log_likelihood(fitted.attribute_gmms[a], values[src])
-                 for a in attributes],
-                axis=0,
-            )
-            terms["attribute_term"][src] = -best
+            terms["attribute_term"][src] = attribute_term(
+                [fitted.attribute_models[a] for a in attributes], values[src])
         tgt = positions[is_target[positions]]
         if len(tgt):
-            if section_class not in fitted.target_gmms:
+            if section_class not in fitted.target_models:
                 raise ValueError(
                     f"No target GMM for {section_class!r} (file "
                     f"{rows['file_id'].iloc[tgt[0]]!r}): the section has no normal "
                     "target-domain training files"
                 )
-            terms["target_term"][tgt] = -max_weighted_log_likelihood(
-                fitted.target_gmms[section_class], values[tgt]
-            )
+            terms["target_term"][tgt] = target_term(
+                fitted.target_models[section_class], values[tgt])
     return pd.DataFrame({"file_id": rows["file_id"].to_numpy(), **terms})
 
 
@@ -410,7 +383,7 @@ def fit_configuration_backends(
     embeddings: pd.DataFrame,
     centres: pd.DataFrame,
     file_index: pd.DataFrame,
-    settings: GmmSettings | None = None,
+    settings: BackendSettings | None = None,
 ) -> dict[str, SnapshotBackends]:
     """:func:`fit_backends` for every snapshot of one configuration, keyed by snapshot name."""
     snapshots = _snapshots(embeddings, "embeddings")
@@ -456,19 +429,18 @@ def _snapshots(frame: pd.DataFrame, what: str) -> list[str]:
 # temporal-max backend (eq. 4)
 
 
-@single_threaded
 def fit_tmax_backend(
     tmax_features: pd.DataFrame,
     file_index: pd.DataFrame,
     machine_types: Iterable[str],
-    settings: GmmSettings | None = None,
+    settings: MixtureSettings | None = None,
 ) -> TmaxBackend:
     """One single-component Gaussian per attribute class of the listed machine types.
 
     Fitted on the temporal maxima of the standardised log-mel of the normal source-domain
     training files of each attribute class (paper: valve only).
     """
-    settings = settings or GmmSettings()
+    settings = settings or MixtureSettings()
     machine_types = tuple(str(m) for m in machine_types)
     columns = prefixed_columns(tmax_features, TMAX_PREFIX, "tmax_features")
     backend = TmaxBackend(feature_columns=columns, machine_types=machine_types)
@@ -476,25 +448,26 @@ def fit_tmax_backend(
         return backend
     rows = _indexed_rows(tmax_features, file_index, "tmax_features")
     values = tmax_features[list(columns)].to_numpy(dtype=np.float64)
-    use = _normal_training(rows, "source") & rows["machine_type"].isin(machine_types).to_numpy()
-    for section_class, positions in rows[use].groupby("section_class", sort=True).indices.items():
-        section_rows = rows[use].iloc[positions]
-        attributes = sorted(a for a in pd.unique(section_rows["attribute_class"]) if a)
-        backend.attributes_of_section[section_class] = tuple(attributes)
-        for attribute_class in attributes:
-            mask = use & (rows["attribute_class"] == attribute_class).to_numpy()
-            backend.gaussians[attribute_class] = fit_gmm(
-                values[mask], None, settings, f"tmax Gaussian of {attribute_class}", n_components=1
-            )
+    use = _normal_training(rows, ["source"]) & rows["machine_type"].isin(machine_types).to_numpy()
+    with threadpool_limits(limits=1):
+        for section_class, positions in rows[use].groupby("section_class", sort=True).indices.items():
+            section_rows = rows[use].iloc[positions]
+            attributes = sorted(a for a in pd.unique(section_rows["attribute_class"]) if a)
+            backend.attributes_of_section[section_class] = tuple(attributes)
+            for attribute_class in attributes:
+                mask = use & (rows["attribute_class"] == attribute_class).to_numpy()
+                backend.gaussians[attribute_class] = fit_mixture(
+                    values[mask], settings, n_components=1,
+                    what=f"tmax Gaussian of {attribute_class}",
+                )
     return backend
 
 
-@single_threaded
 def tmax_terms(
     backend: TmaxBackend, tmax_features: pd.DataFrame, file_index: pd.DataFrame
 ) -> pd.DataFrame:
-    """``file_id, tmax_term``: ``-max_{a in a(s)} log N(t_max(x)|a)`` for source-domain files of
-    the backend's machine types, NaN for every other file."""
+    """``file_id, tmax_term``: :func:`tmax_term` for source-domain files of the backend's
+    machine types, NaN for every other file."""
     columns = list(backend.feature_columns)
     missing = [c for c in columns if c not in tmax_features.columns]
     if missing:
@@ -514,9 +487,7 @@ def tmax_terms(
                     f"No tmax Gaussians for {section_class!r} (file "
                     f"{rows['file_id'].iloc[positions[0]]!r}): no attributes in its training data"
                 )
-            best = np.max(
-                [backend.gaussians[a].score_samples(values[positions]) for a in attributes],
-                axis=0,
-            )
-            term[positions] = -best
+            with threadpool_limits(limits=1):
+                term[positions] = tmax_term(
+                    [backend.gaussians[a] for a in attributes], values[positions])
     return pd.DataFrame({"file_id": rows["file_id"].to_numpy(), "tmax_term": term})

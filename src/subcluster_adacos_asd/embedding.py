@@ -6,6 +6,7 @@ docs/data_contracts.md (``<configuration>.embeddings`` and ``<configuration>.cen
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 
@@ -13,6 +14,7 @@ import keras
 import numpy as np
 import pandas as pd
 
+from subcluster_adacos_asd.contracts import CENTRE_PREFIX, EMBEDDING_PREFIX, numbered_columns
 from subcluster_adacos_asd.layers import EmbeddingModel
 from subcluster_adacos_asd.resnet import build_embedder
 
@@ -20,11 +22,26 @@ logger = logging.getLogger(__name__)
 
 
 def embedding_columns(dim: int) -> list[str]:
-    return [f"emb_{i:03d}" for i in range(dim)]
+    return numbered_columns(EMBEDDING_PREFIX, dim)
 
 
 def centre_columns(dim: int) -> list[str]:
-    return [f"c_{i:03d}" for i in range(dim)]
+    return numbered_columns(CENTRE_PREFIX, dim)
+
+
+def snapshot_fingerprint(model: keras.Model) -> str:
+    """A SHA-256 of every weight of a trained snapshot (embedder and heads), 16 hex digits.
+
+    The backends record the fingerprint of the snapshot their embeddings came from, so
+    inference can tell a retrained snapshot (same name, new weights) from the one the GMMs were
+    fitted on. It depends on the weights only, not on when or where the file was saved.
+    """
+    digest = hashlib.sha256()
+    for weights in model.get_weights():
+        values = np.ascontiguousarray(weights)
+        digest.update(str((values.dtype.str, values.shape)).encode())
+        digest.update(values.tobytes())
+    return digest.hexdigest()[:16]
 
 
 # One compiled predictor per network shape, reused for every snapshot and configuration of a
@@ -96,8 +113,9 @@ def embeddings_table(
 
 
 def centres_table(snapshots: dict[str, EmbeddingModel]) -> pd.DataFrame:
-    """``snapshot``, ``head``, ``class_name``, ``sub_cluster``, ``c_000`` .. : the learned
-    (not normalised) centre of every sub-cluster of every class of every head."""
+    """``snapshot``, ``fingerprint``, ``head``, ``class_name``, ``sub_cluster``, ``c_000`` .. :
+    the learned (not normalised) centre of every sub-cluster of every class of every head, and
+    the :func:`snapshot_fingerprint` of the snapshot."""
     tables = []
     for name in sorted(snapshots):
         model = snapshots[name]
@@ -106,6 +124,7 @@ def centres_table(snapshots: dict[str, EmbeddingModel]) -> pd.DataFrame:
                 f"Snapshot {name} is a {type(model).__name__}, not an EmbeddingModel: it carries "
                 "no AdaCos centres"
             )
+        fingerprint = snapshot_fingerprint(model)
         for head in model.heads:
             if head.class_names is None:
                 raise ValueError(f"Snapshot {name}: head {head.name} has no class names")
@@ -114,6 +133,7 @@ def centres_table(snapshots: dict[str, EmbeddingModel]) -> pd.DataFrame:
             table.insert(0, "sub_cluster", np.tile(np.arange(head.n_subclusters), head.n_classes))
             table.insert(0, "class_name", np.repeat(head.class_names, head.n_subclusters))
             table.insert(0, "head", head.name)
+            table.insert(0, "fingerprint", fingerprint)
             table.insert(0, "snapshot", name)
             tables.append(table)
     return pd.concat(tables, ignore_index=True)

@@ -13,6 +13,14 @@ columns add up to ``score``. Each machine type then takes one loss variant (a fi
 paper's by default, or a data-driven choice). Decisions compare ``threshold_score`` (the score
 in the source domain, only the section term in the target domain, paper 2.6) with the given
 percentile of the same quantity over the normal training files of each section and domain.
+
+Normalisation (``params:score.normalisation``): the paper sums raw negative log-likelihoods
+(``none``), so a term with a wide spread (a badly conditioned GMM, the valve's 128-d tmax
+Gaussian) outweighs the others. ``zscore`` standardises every term of every member before the
+sum, per section, by the mean and standard deviation of that term over the section's normal
+training files (both domains pooled: three target clips alone give no usable spread, and a
+target training clip sits on its own component of the target GMM by construction). The statistics are a
+dataset of their own (``score_normalisation``), so inference applies the same ones.
 """
 
 from __future__ import annotations
@@ -23,14 +31,17 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from subcluster_adacos_asd.backends import TERM_COLUMNS
 from subcluster_adacos_asd.configurations import parse_configuration_name
+from subcluster_adacos_asd.contracts import PROPOSED_SYSTEMS, TERM_COLUMNS
 from subcluster_adacos_asd.metrics import harmonic_mean, roc_auc
 
 logger = logging.getLogger(__name__)
 
-SYSTEMS = ("proposed", "loss_both", "loss_sections", "dist_section", "dist_attribute",
-           "dist_target")
+SYSTEMS = PROPOSED_SYSTEMS
+NORMALISATIONS = ("none", "zscore")
+STATISTICS_COLUMNS = ["configuration", "snapshot", "section_class", "term", "mean", "std"]
+#: The configuration / snapshot of the tmax term's statistics (one term for all members).
+SHARED = ""
 # Paper 2.5: both losses for ToyCar, ToyTrain, pump, slide rail; the section loss for the rest.
 PAPER_VARIANT_CHOICE = {
     "ToyCar": "both", "ToyTrain": "both", "pump": "both", "slider": "both",
@@ -40,13 +51,98 @@ INDEX_COLUMNS = ["file_id", "machine_type", "section", "domain", "split", "label
 CHOICE_METHODS = ("fixed", "dev_auc")
 
 
-def sum_members(terms_by_configuration: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+# --------------------------------------------------------------------------------------------
+# normalisation
+
+
+def _training_rows(file_index: pd.DataFrame) -> pd.DataFrame:
+    normal_train = (file_index["split"] == "train") & (file_index["label"] == "normal")
+    return file_index.loc[normal_train, ["file_id", "section_class"]]
+
+
+def _term_statistics(values: pd.DataFrame, columns, training: pd.DataFrame) -> pd.DataFrame:
+    """Mean and std of each term column over the normal training files of each section."""
+    rows = values.merge(training, on="file_id", how="inner")
+    keys = [k for k in ("snapshot",) if k in rows.columns] + ["section_class"]
+    long = rows.melt(id_vars=keys, value_vars=list(columns), var_name="term").dropna()
+    grouped = long.groupby([*keys, "term"])["value"]
+    stats = pd.DataFrame({"mean": grouped.mean(), "std": grouped.std(ddof=0)}).reset_index()
+    # one training file, or identical values: a zero spread would divide by zero; 1 keeps the
+    # term's own scale
+    stats["std"] = stats["std"].where(stats["std"] > 0, 1.0).fillna(1.0)
+    return stats
+
+
+def normalisation_statistics(
+    terms_by_configuration: Mapping[str, pd.DataFrame],
+    tmax_terms: pd.DataFrame | None,
+    file_index: pd.DataFrame,
+    method: str = "none",
+) -> pd.DataFrame:
+    """``score_normalisation``: per member, section and term the mean and std that
+    :func:`normalise_terms` applies (empty for ``none``; see the module docstring)."""
+    if method not in NORMALISATIONS:
+        raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {method!r}")
+    frames = [pd.DataFrame(columns=STATISTICS_COLUMNS)]
+    if method == "zscore":
+        training = _training_rows(file_index)
+        for name, terms in terms_by_configuration.items():
+            stats = _term_statistics(terms, TERM_COLUMNS, training)
+            frames.append(stats.assign(configuration=name))
+        if tmax_terms is not None and len(tmax_terms):
+            stats = _term_statistics(tmax_terms, ["tmax_term"], training)
+            frames.append(stats.assign(configuration=SHARED, snapshot=SHARED))
+    result = pd.concat([f[STATISTICS_COLUMNS] for f in frames], ignore_index=True)
+    return result.astype({"mean": float, "std": float})
+
+
+def normalise_terms(
+    terms: pd.DataFrame, statistics: pd.DataFrame, configuration: str,
+    file_index: pd.DataFrame, columns=TERM_COLUMNS,
+) -> pd.DataFrame:
+    """``terms`` with each column standardised by its (member, section) statistics; unchanged
+    where ``statistics`` has none (``normalisation: none``). A file of a section without
+    statistics (no normal training file) is an error naming it."""
+    own = statistics[statistics["configuration"] == configuration]
+    if own.empty:
+        return terms
+    sections = file_index[["file_id", "section_class"]].drop_duplicates("file_id")
+    rows = terms.merge(sections, on="file_id", how="left", validate="many_to_one")
+    keys = ["snapshot", "section_class"] if "snapshot" in terms.columns else ["section_class"]
+    out = terms.copy()
+    for column in columns:
+        stats = own[own["term"] == column].drop(columns=["term", "configuration"])
+        if configuration == SHARED:
+            stats = stats.drop(columns=["snapshot"])
+        joined = rows[keys].merge(stats, on=keys, how="left")
+        defined = rows[column].notna().to_numpy()
+        lacking = defined & joined["mean"].isna().to_numpy()
+        if lacking.any():
+            example = rows.loc[lacking, "file_id"].iloc[0]
+            raise ValueError(f"No {column} normalisation statistics for {configuration or 'tmax'} "
+                             f"and file {example!r}: its section had no normal training files")
+        out[column] = (rows[column].to_numpy() - joined["mean"].to_numpy()) / joined[
+            "std"].to_numpy()
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# the ensemble
+
+
+def sum_members(
+    terms_by_configuration: Mapping[str, pd.DataFrame],
+    statistics: pd.DataFrame | None = None,
+    file_index: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Score terms summed over snapshots and configurations of the same loss variant.
 
     ``terms_by_configuration`` maps configuration names (``sc04_both``) to their
     ``score_terms``. Returns ``file_id, variant, section_term, attribute_term, target_term,
     n_members``. Every configuration must score the same files with the same snapshots count
     per variant, or the sum would weigh files differently: that is an error naming the culprit.
+    With ``statistics`` (and the ``file_index`` for the sections), each member's terms are
+    normalised first.
     """
     if not terms_by_configuration:
         raise ValueError("No configuration score terms to ensemble")
@@ -66,6 +162,8 @@ def sum_members(terms_by_configuration: Mapping[str, pd.DataFrame]) -> pd.DataFr
             )
         if terms.duplicated(["file_id", "snapshot"]).any():
             raise ValueError(f"score terms of {name} hold a file twice for one snapshot")
+        if statistics is not None and len(statistics):
+            terms = normalise_terms(terms, statistics, name, file_index)
         frames.append(terms[["file_id", *TERM_COLUMNS]].assign(variant=variant))
     members = pd.concat(frames, ignore_index=True)
     grouped = members.groupby(["variant", "file_id"], sort=False)
@@ -82,7 +180,8 @@ def sum_members(terms_by_configuration: Mapping[str, pd.DataFrame]) -> pd.DataFr
 
 
 def variant_scores(
-    member_sums: pd.DataFrame, file_index: pd.DataFrame, tmax_terms: pd.DataFrame | None = None
+    member_sums: pd.DataFrame, file_index: pd.DataFrame, tmax_terms: pd.DataFrame | None = None,
+    statistics: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Per file and variant: the terms, the tmax contribution, ``score`` and ``threshold_score``.
 
@@ -97,6 +196,8 @@ def variant_scores(
             f"{frame.loc[unscored, 'file_id'].iloc[0]!r}"
         )
     if tmax_terms is not None and len(tmax_terms):
+        if statistics is not None and len(statistics):
+            tmax_terms = normalise_terms(tmax_terms, statistics, SHARED, file_index, ["tmax_term"])
         frame = frame.merge(tmax_terms[["file_id", "tmax_term"]], on="file_id", how="left")
         frame["tmax_term"] = frame["tmax_term"] * frame["n_members"]
     else:

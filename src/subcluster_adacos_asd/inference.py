@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from subcluster_adacos_asd.configurations import parse_configuration_name
+from subcluster_adacos_asd.contracts import TERM_COLUMNS
 from subcluster_adacos_asd.dcase_names import FILE_NAME_PATTERN, FileNameError, parse_file_name
 from subcluster_adacos_asd.log_mel import LogMelSettings
 
@@ -43,8 +44,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: The score terms of one configuration (``backends.TERM_COLUMNS``).
-TERM_COLUMNS = ("section_term", "attribute_term", "target_term")
 
 STATUS_SCORED = "scored"
 STATUS_ERROR = "error"
@@ -385,13 +384,26 @@ def scored_files(files: pd.DataFrame) -> pd.DataFrame:
 
 
 def check_snapshots(configuration: str, snapshots: Mapping, fitted: Mapping) -> None:
-    """Snapshots and fitted backends must be of the same training run (same snapshot names)."""
+    """Snapshots and fitted backends must be of the same training run: the same snapshot
+    names, and each snapshot the very network the GMMs were fitted on (its fingerprint), so a
+    configuration retrained after ``score`` cannot be paired with the old backends."""
+    from subcluster_adacos_asd.embedding import snapshot_fingerprint
+
+    fix = (f"rerun embed and score after training (kedro run --pipelines=embed,score "
+           f"--namespaces={configuration}), or load matching versions with --load-versions.")
     if set(snapshots) != set(fitted):
         raise ValueError(
             f"{configuration}: the model snapshots {sorted(snapshots)} and the fitted backends "
-            f"{sorted(fitted)} do not match; rerun the score pipeline after training (or load "
-            "matching versions with --load-versions)."
+            f"{sorted(fitted)} do not match; {fix}"
         )
+    for name in sorted(snapshots):
+        recorded = getattr(fitted[name], "snapshot_fingerprint", "")
+        if recorded and recorded != snapshot_fingerprint(snapshots[name]):
+            raise ValueError(
+                f"{configuration}: snapshot {name} is not the network its backends were fitted "
+                f"on (fingerprint {snapshot_fingerprint(snapshots[name])}, backends fitted on "
+                f"{recorded}): it was retrained after the score pipeline ran; {fix}"
+            )
 
 
 def configuration_terms(
@@ -454,13 +466,15 @@ def score_table(
     tmax_terms: pd.DataFrame,
     variant_choice: Mapping[str, str],
     thresholds: pd.DataFrame,
+    normalisation: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """``inference_scores``: one row per input file (:data:`OUTPUT_COLUMNS`), error rows included.
 
     The scored files get the ``anomaly_scores`` computation of the ``score`` pipeline: terms
-    summed over the snapshots and configurations of each machine type's chosen loss variant
-    (:func:`ensemble.sum_members`), the score (:func:`ensemble.variant_scores`) and the decision
-    against the saved thresholds (:func:`ensemble.apply_thresholds`).
+    normalised with the saved ``score_normalisation`` statistics and summed over the snapshots
+    and configurations of each machine type's chosen loss variant (:func:`ensemble.sum_members`),
+    the score (:func:`ensemble.variant_scores`) and the decision against the saved thresholds
+    (:func:`ensemble.apply_thresholds`).
     """
     from subcluster_adacos_asd import ensemble
 
@@ -471,12 +485,13 @@ def score_table(
         for name, terms in terms_by_configuration.items():
             if len(terms):
                 by_variant.setdefault(parse_configuration_name(name).variant, {})[name] = terms
-        sums = pd.concat([ensemble.sum_members(group) for group in by_variant.values()],
+        sums = pd.concat([ensemble.sum_members(group, normalisation, rows)
+                          for group in by_variant.values()],
                          ignore_index=True) if by_variant else None
         if sums is None:
             raise ValueError("No configuration scored any file: the trained configurations do "
                              f"not include the chosen variants {dict(variant_choice)}")
-        scores = ensemble.variant_scores(sums, rows, tmax_terms)
+        scores = ensemble.variant_scores(sums, rows, tmax_terms, normalisation)
         decided = ensemble.apply_thresholds(scores, variant_choice, thresholds)
     result = files.merge(
         decided.drop(columns=["machine_type", "section", "domain", "split", "label"]),

@@ -12,6 +12,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
 from subcluster_adacos_asd.configurations import TrainingConfiguration
+from subcluster_adacos_asd.embedding import snapshot_fingerprint
 from subcluster_adacos_asd.feature_table import array_to_frame
 from subcluster_adacos_asd.pipelines.embed.pipeline import create_pipeline as create_embed
 from subcluster_adacos_asd.pipelines.train.pipeline import create_pipeline as create_train
@@ -93,7 +94,13 @@ def test_train_then_embed_writes_contract_tables_for_every_configuration(tmp_pat
 
         centres = catalog.load(f"{name}.centres")
         assert list(centres.columns) == (
-            ["snapshot", "head", "class_name", "sub_cluster"] + [f"c_{i:03d}" for i in range(16)])
+            ["snapshot", "fingerprint", "head", "class_name", "sub_cluster"]
+            + [f"c_{i:03d}" for i in range(16)])
+        # one fingerprint per snapshot, that of the saved network
+        fingerprints = centres.groupby("snapshot")["fingerprint"].unique()
+        assert fingerprints.map(len).tolist() == [1, 1]
+        assert fingerprints["epoch_0002"][0] == snapshot_fingerprint(snapshots["epoch_0002"])
+        assert fingerprints["epoch_0001"][0] != fingerprints["epoch_0002"][0]
         heads = {"both": {"section", "attribute"}, "sections": {"section"}}[configuration.variant]
         assert set(centres["head"]) == heads
         section = centres[(centres["head"] == "section") & (centres["snapshot"] == "epoch_0002")]

@@ -111,8 +111,16 @@ def make_catalog(config: dict, params: dict, inference: dict | None = None) -> D
     for name, value in params.items():
         if name == "inference" and inference is not None:
             value = {**value, **inference}
-        catalog[f"params:{name}"] = value
+        add_parameters(catalog, f"params:{name}", value)
     return catalog
+
+
+def add_parameters(catalog: DataCatalog, name: str, value) -> None:
+    """``name`` and, as Kedro does, every nested key (``params:score.backends.gmm``...)."""
+    catalog[name] = value
+    if isinstance(value, dict):
+        for key, nested in value.items():
+            add_parameters(catalog, f"{name}.{key}", nested)
 
 
 def train_system(root: Path, configurations=CONFIGURATIONS, **parameter_sizes):

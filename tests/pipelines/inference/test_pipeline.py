@@ -167,7 +167,7 @@ def test_pipeline_reads_the_trained_system_and_parameters_only():
     pipeline = create_pipeline(configurations)
     assert pipeline.inputs() == {
         "params:inference", "params:features", "params:training", "feature_stats",
-        "tmax_backend", "variant_choice", "thresholds",
+        "tmax_backend", "variant_choice", "thresholds", "score_normalisation",
         "sc01_both.model_snapshots", "sc01_both.backends",
         "sc04_sections.model_snapshots", "sc04_sections.backends"}
     assert pipeline.outputs() == {"inference_scores", "inference_scores_csv", "inference_summary"}

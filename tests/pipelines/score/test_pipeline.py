@@ -21,6 +21,7 @@ from tests.pipelines.score.fakes import (
 
 PROJECT = Path(__file__).resolve().parents[3]
 OUTPUTS = ["anomaly_scores", "system_scores", "thresholds", "variant_choice", "tmax_backend",
+           "score_normalisation",
            *[f"{c.name}.{what}" for c in CONFIGURATIONS for what in ("backends", "score_terms")]]
 
 
@@ -28,10 +29,15 @@ def parameters(name):
     return yaml.safe_load((PROJECT / "conf" / "base" / f"parameters_{name}.yml").read_text())
 
 
-def score_inputs():
+def parameter_inputs(name, values):
+    """``params:<name>.<key>`` for every key of a parameter section, as a Kedro run gives them."""
+    return {f"params:{name}.{key}": value for key, value in values.items()}
+
+
+def score_inputs(score_parameters=None):
     index = make_file_index()
     inputs = {"file_index": index, "tmax_features": make_tmax_features(index),
-              "params:score": parameters("score")["score"]}
+              **parameter_inputs("score", score_parameters or parameters("score")["score"])}
     for name, (emb, centres) in make_embeddings(index, CONFIGURATIONS).items():
         inputs[f"{name}.embeddings"] = emb
         inputs[f"{name}.centres"] = centres
@@ -65,7 +71,9 @@ def score_outputs():
 def test_pipeline_shape_namespaces_and_free_inputs():
     pipeline = create_pipeline(list(CONFIGURATIONS))
     assert {n.namespace for n in pipeline.nodes} == {"sc01_both", "sc02_sections", None}
-    assert pipeline.inputs() == {"file_index", "tmax_features", "params:score",
+    narrow = {f"params:score.{k}" for k in ("backends", "tmax", "normalisation",
+                                            "variant_choice", "threshold_percentile")}
+    assert pipeline.inputs() == {"file_index", "tmax_features", *narrow,
                                  *[f"{c.name}.{w}" for c in CONFIGURATIONS
                                    for w in ("embeddings", "centres")]}
     assert set(OUTPUTS) <= pipeline.all_outputs()

@@ -72,13 +72,14 @@ def score_inference_files(
     tmax_terms: pd.DataFrame,
     variant_choice: dict[str, str],
     thresholds: pd.DataFrame,
+    normalisation: pd.DataFrame,
     parameters: dict,
     **terms_by_configuration: pd.DataFrame,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """``inference_scores`` (saved as Parquet and CSV) and ``inference_summary``; logs the
     summary, with every error's reason, as the run's last word."""
     table = inference.score_table(
-        files, terms_by_configuration, tmax_terms, variant_choice, thresholds
+        files, terms_by_configuration, tmax_terms, variant_choice, thresholds, normalisation
     )
     result = inference.summary(table, parameters.get("input_path"))
     inference.log_summary(result)

@@ -63,6 +63,7 @@ def create_pipeline(configurations: list[TrainingConfiguration], **kwargs) -> Pi
                 "tmax_terms": "inference_tmax_terms",
                 "variant_choice": "variant_choice",
                 "thresholds": "thresholds",
+                "normalisation": "score_normalisation",
                 "parameters": "params:inference",
                 **{name: f"{name}.inference_terms" for name in names},
             },

@@ -2,22 +2,20 @@
 
 One namespaced instance per training configuration (``sc04_both`` ...) fits the GMMs of each
 snapshot and computes the score terms of every file; global nodes fit the temporal-max
-Gaussians, sum all configurations' terms per loss variant, choose a variant per machine type,
-set thresholds and decide.
+Gaussians, normalise (optionally) and sum all configurations' terms per loss variant, choose a
+variant per machine type, set thresholds and decide.
 """
 
 import warnings
 
 from kedro.pipeline import Pipeline, node
 
+from subcluster_adacos_asd.backends import configuration_score_terms, tmax_terms
 from subcluster_adacos_asd.configurations import TrainingConfiguration
+from subcluster_adacos_asd.ensemble import anomaly_scores, system_scores
 
 from .nodes import (
     choose_variants,
-    collect_system_scores,
-    compute_score_terms,
-    compute_tmax_terms,
-    decide_anomalies,
     ensemble_variant_scores,
     fit_configuration_backends,
     fit_tmax_backend,
@@ -30,12 +28,12 @@ def configuration_pipeline(configuration: TrainingConfiguration) -> Pipeline:
         [
             node(
                 fit_configuration_backends,
-                ["embeddings", "centres", "file_index", "params:score"],
+                ["embeddings", "centres", "file_index", "params:score.backends"],
                 "backends",
                 name="fit_backends",
             ),
             node(
-                compute_score_terms,
+                configuration_score_terms,
                 ["backends", "embeddings", "file_index"],
                 "score_terms",
                 name="compute_score_terms",
@@ -43,7 +41,7 @@ def configuration_pipeline(configuration: TrainingConfiguration) -> Pipeline:
         ],
         namespace=configuration.name,
         inputs={"file_index"},
-        parameters={"params:score"},
+        parameters={"params:score.backends"},
     )
 
 
@@ -63,21 +61,22 @@ def create_pipeline(configurations: list[TrainingConfiguration], **kwargs) -> Pi
             {
                 "file_index": "file_index",
                 "tmax_terms": "tmax_terms",
+                "normalisation": "params:score.normalisation",
                 **{name: f"{name}.score_terms" for name in names},
             },
-            "variant_scores",
+            ["variant_scores", "score_normalisation"],
             name="ensemble_variant_scores",
         )
     ensemble = Pipeline(
         [
             node(
                 fit_tmax_backend,
-                ["tmax_features", "file_index", "params:score"],
+                ["tmax_features", "file_index", "params:score.tmax", "params:score.backends"],
                 "tmax_backend",
                 name="fit_tmax_backend",
             ),
             node(
-                compute_tmax_terms,
+                tmax_terms,
                 ["tmax_backend", "tmax_features", "file_index"],
                 "tmax_terms",
                 name="compute_tmax_terms",
@@ -85,19 +84,19 @@ def create_pipeline(configurations: list[TrainingConfiguration], **kwargs) -> Pi
             ensemble_node,
             node(
                 choose_variants,
-                ["variant_scores", "params:score"],
+                ["variant_scores", "params:score.variant_choice"],
                 "variant_choice",
                 name="choose_variants",
             ),
             node(
-                decide_anomalies,
-                ["variant_scores", "variant_choice", "params:score"],
+                anomaly_scores,
+                ["variant_scores", "variant_choice", "params:score.threshold_percentile"],
                 ["anomaly_scores", "thresholds"],
                 name="decide_anomalies",
             ),
             node(
-                collect_system_scores,
-                ["variant_scores", "variant_choice", "params:score"],
+                system_scores,
+                ["variant_scores", "variant_choice", "params:score.threshold_percentile"],
                 "system_scores",
                 name="collect_system_scores",
             ),
