@@ -48,15 +48,17 @@ def test_embedding_refuses_features_of_another_shape():
 def test_centres_table_has_every_sub_cluster_of_every_class_and_head():
     model = _model(3)
     table = embedding.centres_table({"epoch_0004": model})
-    assert list(table.columns[:4]) == ["snapshot", "head", "class_name", "sub_cluster"]
-    assert list(table.columns[4:]) == [f"c_{i:03d}" for i in range(8)]
+    assert list(table.columns[:5]) == ["snapshot", "fingerprint", "head", "class_name",
+                                       "sub_cluster"]
+    assert list(table.columns[5:]) == [f"c_{i:03d}" for i in range(8)]
+    assert set(table["fingerprint"]) == {embedding.snapshot_fingerprint(model)}
     section = table[table["head"] == "section"]
     assert section["class_name"].tolist() == ["s0", "s0", "s1", "s1", "s2", "s2"]
     assert section["sub_cluster"].tolist() == [0, 1, 0, 1, 0, 1]
     w = model.head("attribute").centres.numpy()  # D x C*S, column c*S + l
     a1_sub0 = table[(table["head"] == "attribute") & (table["class_name"] == "a1")
                     & (table["sub_cluster"] == 0)]
-    np.testing.assert_array_equal(a1_sub0.iloc[0, 4:].to_numpy(dtype=np.float32), w[:, 2])
+    np.testing.assert_array_equal(a1_sub0.iloc[0, 5:].to_numpy(dtype=np.float32), w[:, 2])
     assert len(table) == (3 + 2) * 2
     sections_only = embedding.centres_table({"epoch_0001": _model(4, attribute_classes=())})
     assert set(sections_only["head"]) == {"section"}

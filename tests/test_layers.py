@@ -40,6 +40,47 @@ def _numpy_scale(x, w, s_old, y, n_classes, n_sub):
     return math.log(b_sum / len(x)) / math.cos(min(math.pi / 4, float(np.median(thetas))))
 
 
+def _numpy_subcluster_adacos_scale(x, w, s_old, y, n_classes, n_sub):
+    """[11]'s code: B_avg over all centres; theta_i = (number of classes in the label) x the
+    label-weighted sum of the angles to every sub-cluster of the labelled classes."""
+    b_sum, thetas = 0.0, []
+    for i in range(len(x)):
+        cos = np.array([x[i] @ w[:, k] / np.linalg.norm(x[i]) / np.linalg.norm(w[:, k])
+                        for k in range(n_classes * n_sub)])
+        b_sum += sum(math.exp(s_old * c) for c in cos)
+        angles = [y[i, k // n_sub] * math.acos(cos[k]) for k in range(len(cos))]
+        thetas.append(sum(angles) * np.count_nonzero(y[i]))
+    return math.log(b_sum / len(x)) / math.cos(min(math.pi / 4, float(np.median(thetas))))
+
+
+@pytest.mark.parametrize("soft", [False, True])
+def test_subcluster_adacos_scale_update_is_that_of_reference_11(soft):
+    rng = np.random.default_rng(8)
+    head = SubclusterAdaCos(C, 1, scale_update="subcluster_adacos")
+    head.build((None, D))
+    w = rng.normal(size=(D, C)).astype(np.float32)
+    head.centres.assign(w)
+    x = rng.normal(size=(B, D)).astype(np.float32)
+    y = np.eye(C, dtype=np.float32)[rng.integers(0, C, B)]
+    if soft:
+        lam = rng.uniform(size=(B, 1)).astype(np.float32)
+        y = lam * y + (1 - lam) * y[rng.permutation(B)]
+    s_old = float(head.scale.numpy())
+    head([x, y], training=True)
+    expected = _numpy_subcluster_adacos_scale(x, w, s_old, y, C, 1)
+    assert float(head.scale.numpy()) == pytest.approx(expected, rel=1e-5)
+    # several sub-clusters: the summed angle exceeds pi/4, the cap applies
+    many = SubclusterAdaCos(C, 4, scale_update="subcluster_adacos")
+    many.build((None, D))
+    s_old = float(many.scale.numpy())
+    w4 = keras.ops.convert_to_numpy(many.centres)
+    many([x, y], training=True)
+    expected = _numpy_subcluster_adacos_scale(x, w4, s_old, y, C, 4)
+    assert float(many.scale.numpy()) == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="scale_update must be one of"):
+        SubclusterAdaCos(C, 1, scale_update="fixed")
+
+
 @pytest.fixture
 def head_and_data():
     rng = np.random.default_rng(3)

@@ -21,7 +21,7 @@ def test_layer_outputs_match_table_1():
     assert tuple(model.inputs[0].shape[1:]) == (313, 128, 1)
     for name, shape in TABLE_1.items():
         assert tuple(model.get_layer(name).output.shape[1:]) == shape, name
-    assert model.get_layer("time_pool").pool_size == (10, 1)
+    assert model.get_layer("time_pool").mode == "max"
 
 
 def test_two_preactivation_units_per_stage_with_l2_on_every_kernel():
@@ -46,3 +46,17 @@ def test_two_preactivation_units_per_stage_with_l2_on_every_kernel():
 def test_too_small_input_is_refused():
     with pytest.raises(ValueError, match="downsamples by 32"):
         build_embedder(16, 128)
+
+
+def test_any_length_network_pools_over_all_frames_and_branch_adds_statistics():
+    import numpy as np
+
+    model = build_embedder(None, 128, time_pooling="mean", statistics_branch=True)
+    assert tuple(model.inputs[0].shape[1:]) == (None, 128, 1)
+    assert tuple(model.get_layer("temporal_statistics").output.shape[1:]) == (256,)
+    assert tuple(model.get_layer("with_statistics").output.shape[1:]) == (512 + 256,)
+    x = np.random.default_rng(0).normal(size=(2, 313, 128, 1)).astype("float32")
+    assert model.predict_on_batch(x).shape == (2, 128)
+    assert model.predict_on_batch(x[:, :64]).shape == (2, 128)
+    with pytest.raises(ValueError, match="time pooling must be one of"):
+        build_embedder(64, 128, time_pooling="median")

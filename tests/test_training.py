@@ -81,7 +81,9 @@ def test_batches_cover_every_row_once_per_epoch_and_reshuffle():
     rows = np.array([9, 7, 5, 3, 1])  # training rows of a larger array, no copy taken
     labels = {"section": (["a", "b"], np.array([0, 1, 0, 1, 1]))}
     batches = training.TrainingBatches(features, rows, labels, batch_size=2, seed=0)
-    assert batches.features is features and len(batches) == 3
+    # 5 rows in batches of about 2: two batches of 3 and 2, never a last batch of one
+    assert batches.features is features and len(batches) == 2
+    assert sorted(len(batches[i][0]["log_mel"]) for i in range(2)) == [2, 3]
 
     def epoch():
         seen = []
@@ -151,3 +153,69 @@ def test_a_few_epochs_separate_the_classes_of_held_out_clips():
     # Snapshots are independent copies, not the same weights twice.
     early = snapshots["epoch_0002"].head("section").centres.numpy()
     assert not np.allclose(early, model.head("section").centres.numpy())
+
+
+def test_frequency_shifts_and_statistics_exchange_are_classes_of_their_own():
+    rng = np.random.default_rng(1)
+    clips = rng.normal(size=(6, 8, 5)).astype(np.float32)
+    shifted = training.shift_mel_bins(clips[0], 2)
+    np.testing.assert_array_equal(shifted[:, 2:], clips[0][:, :-2])
+    np.testing.assert_array_equal(shifted[:, :2], np.repeat(clips[0][:, :1], 2, axis=1))
+    down = training.shift_mel_bins(clips[0], -1)
+    np.testing.assert_array_equal(down[:, :-1], clips[0][:, 1:])
+    swapped = training.exchange_statistics(clips[0], clips[1])
+    np.testing.assert_allclose(swapped.mean(axis=0), clips[1].mean(axis=0), atol=1e-5)
+    np.testing.assert_allclose(swapped.std(axis=0), clips[1].std(axis=0), atol=1e-4)
+
+    augmentation = training.ClassAugmentation((-1, 1), 0.5, statistics_exchange=0.5)
+    assert augmentation.class_names(["a", "b"])[:6] == [
+        "a", "b", "a|shift-1", "b|shift-1", "a|shift+1", "b|shift+1"]
+    assert len(augmentation.class_names(["a", "b"])) == 2 * 3 * 3
+    codes = {"section": np.array([0, 1, 0, 1, 0, 1])}
+    out, labels = augmentation.apply(clips, codes, {"section": 2}, np.random.default_rng(0))
+    vectors = labels["section"]
+    assert vectors.shape == (6, 18)
+    np.testing.assert_allclose(vectors.sum(axis=1), 1.0)
+    for i in range(6):
+        hot = np.flatnonzero(vectors[i])
+        if len(hot) == 1:  # kept (maybe shifted): its own class in its shift block
+            assert hot[0] < 6 and hot[0] % 2 == codes["section"][i]
+        else:  # exchanged: half own class (block 1), half the partner's (block 2)
+            assert vectors[i, hot].tolist() == [0.5, 0.5] and 6 <= hot[0] < 12 <= hot[1]
+    assert np.isclose(vectors[:, 6:].sum(), (vectors[:, 6:] > 0).sum() / 2)  # some exchanged
+
+
+def test_balanced_class_weights_are_sklearns():
+    from sklearn.utils.class_weight import compute_class_weight
+
+    codes = np.array([0, 0, 0, 1, 2, 2])
+    expected = compute_class_weight("balanced", classes=np.arange(3), y=codes)
+    np.testing.assert_allclose(training.balanced_class_weights(codes, 3), expected, rtol=1e-6)
+    assert training.balanced_class_weights(codes, 4)[3] == 0.0
+    packed = np.concatenate([np.eye(3, dtype=np.float32)[[0, 1]],
+                             np.full((2, 3), 1 / 3, np.float32)], axis=-1)
+    plain = keras.ops.convert_to_numpy(training.mixed_label_crossentropy(None, packed))
+    weighted = keras.ops.convert_to_numpy(
+        training.weighted_loss(np.array([1.0, 3.0, 1.0], np.float32))(None, packed))
+    np.testing.assert_allclose(weighted, plain * [1.0, 3.0], rtol=1e-6)
+
+
+def test_crops_options_train_and_embed_whole_clips():
+    rng = np.random.default_rng(4)
+    patterns = rng.normal(size=(2, 64)).astype(np.float32)
+    x, y = _patterned_clips(rng, patterns, 8, 96)
+    names = ["m_section_00", "m_section_01"]
+    settings = training.TrainingSettings(
+        epochs=1, snapshot_epochs=(1,), batch_size=8, crop_frames=32, frequency_shifts=(1,),
+        statistics_exchange=0.5, class_weights="balanced", time_pooling="mean",
+        statistics_branch=True)
+    snapshots, _ = training.train_subcluster_adacos(
+        x, np.arange(len(x)), {"section": (names, y)}, 2, settings)
+    model = snapshots["epoch_0001"]
+    assert model.head("section").n_classes == 2 * 2 * 3
+    assert model.head("section").class_names[:2] == names
+    assert model.predict(x[:3, :, :, None], verbose=0).shape == (3, 128)  # 96 frames
+    assert model.predict(x[:3, :40, :, None], verbose=0).shape == (3, 128)
+    with pytest.raises(ValueError, match="frequency_shifts must be distinct non-zero"):
+        training.TrainingSettings.from_parameters(
+            {"epochs": 1, "snapshot_epochs": [1], "frequency_shifts": [0, 1]})

@@ -7,6 +7,7 @@ docs/data_contracts.md (``<configuration>.embeddings`` and ``<configuration>.cen
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import threading
 
@@ -16,7 +17,6 @@ import pandas as pd
 
 from subcluster_adacos_asd.contracts import CENTRE_PREFIX, EMBEDDING_PREFIX, numbered_columns
 from subcluster_adacos_asd.layers import EmbeddingModel
-from subcluster_adacos_asd.resnet import build_embedder
 
 logger = logging.getLogger(__name__)
 
@@ -52,13 +52,13 @@ _PREDICTORS: dict[tuple, keras.Model] = {}
 _PREDICTOR_LOCK = threading.Lock()
 
 
-def _predictor_for(embedder: keras.Model) -> keras.Model:
-    _, frames, n_mels, _ = embedder.inputs[0].shape
-    dim = int(embedder.outputs[0].shape[-1])
-    key = (int(frames), int(n_mels), dim, keras.backend.backend())
+def _predictor_for(embedder: keras.Model, frames: int) -> keras.Model:
+    """A compiled copy of ``embedder``'s architecture for inputs of ``frames`` frames."""
+    config = json.dumps(embedder.get_config(), sort_keys=True, default=str)
+    key = (hashlib.sha256(config.encode()).hexdigest(), frames, keras.backend.backend())
     predictor = _PREDICTORS.get(key)
     if predictor is None:
-        predictor = build_embedder(int(frames), int(n_mels), dim, l2_weight_decay=0.0)
+        predictor = keras.models.clone_model(embedder)
         _PREDICTORS[key] = predictor
     return predictor
 
@@ -67,20 +67,23 @@ def embed(model: EmbeddingModel | keras.Model, features: np.ndarray, batch_size:
     """The (files, D) embeddings of standardised ``features`` (files, frames, mels), in order.
 
     Batches are gathered from ``features`` one at a time (no copy of the data set); the last
-    batch is zero-padded to the full size, so the predict function is traced once.
+    batch is zero-padded to the full size, so the predict function is traced once. A network
+    built for any length (trained on crops) embeds the whole clips.
     """
     embedder = model.embedder if isinstance(model, EmbeddingModel) else model
-    expected = tuple(int(d) for d in embedder.inputs[0].shape[1:3])
-    if features.ndim != 3 or features.shape[1:] != expected:
+    frames, n_mels = embedder.inputs[0].shape[1:3]
+    if features.ndim != 3 or features.shape[2] != n_mels or (
+            frames is not None and features.shape[1] != frames):
         raise ValueError(
-            f"The model embeds (frames, mels) = {expected}, got features of shape {features.shape}"
+            f"The model embeds (frames, mels) = {(frames, n_mels)}, got features of shape "
+            f"{features.shape}"
         )
     n_files = len(features)
     dim = int(embedder.outputs[0].shape[-1])
     out = np.empty((n_files, dim), dtype=np.float32)
-    batch = np.zeros((batch_size, *expected, 1), dtype=np.float32)
+    batch = np.zeros((batch_size, features.shape[1], n_mels, 1), dtype=np.float32)
     with _PREDICTOR_LOCK:
-        predictor = _predictor_for(embedder)
+        predictor = _predictor_for(embedder, features.shape[1])
         predictor.set_weights(embedder.get_weights())
         for start in range(0, n_files, batch_size):
             stop = min(start + batch_size, n_files)

@@ -13,6 +13,7 @@ import keras
 from keras import ops
 
 PACKAGE = "subcluster_adacos_asd"
+SCALE_UPDATES = ("subcluster_adacos", "adacos")
 
 # Cosines are clipped this far inside [-1, 1] before arccos, whose derivative is infinite at
 # the ends (the angle is only used for the scale update, which carries no gradient, but a NaN
@@ -42,17 +43,18 @@ class SubclusterAdaCos(keras.layers.Layer):
     are L2-normalised; logits = s * cos. Column ``c * S + l`` of ``W`` is sub-cluster ``l`` of
     class ``c``. The adaptive scale ``s`` is a non-trainable weight (saved with the model) that
     starts at sqrt(2) log(C*S - 1) and, in training only and when the labels are given, is
-    recomputed from its previous value before every batch (AdaCos, Zhang et al. 2019):
+    recomputed from its previous value before every batch, ``s = log(B_avg) / cos(min(pi/4,
+    median_i theta_i))``, in one of two forms (``scale_update``):
 
-        s = log(B_avg) / cos(min(pi/4, median_i theta_i))
-        B_avg = mean_i sum_c (1 - y_ic) sum_{l in M(c)} exp(s_old cos_i,cl)
-        theta_i = sum_c y_ic * min_{l in M(c)} theta_i,cl / sum_c y_ic
-
-    With a single class there are no non-target centres and the scale stays as it is.
-    The weights ``1 - y_ic`` keep exactly the non-target sub-clusters for one-hot labels and are
-    the label-weighted mix of both partners' non-target sums for mixup labels. The angle of a
-    class is that of its nearest sub-cluster, the one that carries most of the class
-    probability of eq. (1); with mixup labels the class angles are weighted by the soft labels.
+    * ``subcluster_adacos``: as the sub-cluster AdaCos code of [11] computes it, which the paper
+      refers to: ``B_avg = mean_i sum_k exp(s_old cos_ik)`` over all C*S centres, and
+      ``theta_i = n_i * sum_c y_ic sum_{l in M(c)} theta_i,cl`` with ``n_i`` the number of
+      classes in the (mixed) label of sample i.
+    * ``adacos``: the original AdaCos (Zhang et al. 2019) read for sub-clusters:
+      ``B_avg = mean_i sum_c (1 - y_ic) sum_{l in M(c)} exp(s_old cos_i,cl)`` over the
+      non-target centres, ``theta_i = sum_c y_ic min_{l in M(c)} theta_i,cl / sum_c y_ic``
+      (the nearest sub-cluster, which carries most of the class probability of eq. (1)). With a
+      single class there are no non-target centres and the scale stays as it is.
 
     Call with ``[embeddings, labels]`` (labels: B x C, one-hot or mixed) in training, or with
     ``embeddings`` alone (the scale is then left unchanged). Returns B x C probabilities.
@@ -64,9 +66,15 @@ class SubclusterAdaCos(keras.layers.Layer):
         n_subclusters: int = 1,
         class_names: list[str] | None = None,
         centre_regularizer=None,
+        scale_update: str = "adacos",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if scale_update not in SCALE_UPDATES:
+            raise ValueError(
+                f"{self.name}: scale_update must be one of {SCALE_UPDATES}, got {scale_update!r}"
+            )
+        self.scale_update = scale_update
         if int(n_classes) < 1 or int(n_subclusters) < 1:
             raise ValueError(
                 f"{self.name}: n_classes and n_subclusters must be >= 1, "
@@ -113,21 +121,34 @@ class SubclusterAdaCos(keras.layers.Layer):
         return ops.matmul(x, w)
 
     def updated_scale(self, cosines, labels):
-        """The AdaCos scale for this batch, computed from the current (old) scale."""
+        """The adaptive scale for this batch, computed from the current (old) scale."""
         cosines = ops.stop_gradient(cosines)
         labels = ops.cast(ops.stop_gradient(labels), cosines.dtype)
         old_scale = ops.convert_to_tensor(self.scale)
+        theta = ops.arccos(ops.clip(cosines, -1.0 + _COS_EPSILON, 1.0 - _COS_EPSILON))
+        if self.scale_update == "subcluster_adacos":
+            return self._subcluster_adacos_scale(cosines, theta, labels, old_scale)
+        return self._adacos_scale(cosines, theta, labels, old_scale)
+
+    def _subcluster_adacos_scale(self, cosines, theta, labels, old_scale):
+        logits = old_scale * cosines
+        peak = ops.max(logits)  # log-sum-exp shift: exp of large scaled cosines overflows
+        log_b_avg = peak + ops.log(ops.mean(ops.sum(ops.exp(logits - peak), axis=-1)))
+        repeated = ops.repeat(labels, self.n_subclusters, axis=-1)
+        mixed_classes = ops.sum(ops.cast(labels > 0, labels.dtype), axis=-1)
+        sample_theta = ops.sum(repeated * theta, axis=-1) * mixed_classes
+        return log_b_avg / ops.cos(ops.minimum(math.pi / 4.0, ops.median(sample_theta)))
+
+    def _adacos_scale(self, cosines, theta, labels, old_scale):
         non_target = ops.repeat(1.0 - labels, self.n_subclusters, axis=-1)
         b_avg = ops.mean(ops.sum(non_target * ops.exp(old_scale * cosines), axis=-1))
-        theta = ops.arccos(ops.clip(cosines, -1.0 + _COS_EPSILON, 1.0 - _COS_EPSILON))
         class_theta = ops.min(
             ops.reshape(theta, (-1, self.n_classes, self.n_subclusters)), axis=-1
         )
         sample_theta = ops.sum(labels * class_theta, axis=-1) / ops.maximum(
             ops.sum(labels, axis=-1), _COS_EPSILON
         )
-        theta_median = ops.median(sample_theta)
-        new_scale = ops.log(b_avg) / ops.cos(ops.minimum(math.pi / 4.0, theta_median))
+        new_scale = ops.log(b_avg) / ops.cos(ops.minimum(math.pi / 4.0, ops.median(sample_theta)))
         # A single class has no non-target centre (B_avg = 0, log = -inf): keep the old scale.
         return ops.where(b_avg > 0, new_scale, old_scale)
 
@@ -157,6 +178,7 @@ class SubclusterAdaCos(keras.layers.Layer):
             n_subclusters=self.n_subclusters,
             class_names=self.class_names,
             centre_regularizer=keras.regularizers.serialize(self.centre_regularizer),
+            scale_update=self.scale_update,
         )
         return config
 
@@ -198,6 +220,43 @@ class Mixup(keras.layers.Layer):
         config = super().get_config()
         config.update(seed=self.seed)
         return config
+
+
+TIME_POOLINGS = ("max", "mean")
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class TimePooling(keras.layers.Layer):
+    """Maximum (Table 1) or mean over the time axis of a (batch, frames, bins, channels) map:
+    (batch, bins, channels), for any number of frames."""
+
+    def __init__(self, mode: str = "max", **kwargs):
+        super().__init__(**kwargs)
+        if mode not in TIME_POOLINGS:
+            raise ValueError(f"time pooling must be one of {TIME_POOLINGS}, got {mode!r}")
+        self.mode = mode
+
+    def call(self, inputs):
+        return ops.max(inputs, axis=1) if self.mode == "max" else ops.mean(inputs, axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], *input_shape[2:])
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class TemporalStatistics(keras.layers.Layer):
+    """Each mel bin's mean and standard deviation over time of a (batch, frames, mels, 1)
+    log-mel: (batch, 2 * mels), means first."""
+
+    def call(self, inputs):
+        x = inputs[..., 0]
+        return ops.concatenate([ops.mean(x, axis=1), ops.std(x, axis=1)], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 2 * input_shape[2])
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

@@ -4,6 +4,13 @@ For a 313 x 128 input the layer outputs are those of Table 1: 157x64x16 after th
 convolution, 78x31x16 / 39x16x32 / 20x8x64 / 10x4x128 after the four residual stages (the first
 includes the 3x3/2 max-pooling), 4x128 after max-pooling over the 10 remaining frames, 512 after
 flattening and the 128-d linear embedding.
+
+Two options beyond the paper (``params:training.model``, measured in docs/quality.md):
+``time_pooling: mean`` averages the last stage over time instead of taking its maximum, and
+``statistics_branch`` adds a small dense branch on each mel bin's temporal mean and standard
+deviation of the input, concatenated before the embedding layer: the spectral envelope, which
+a Gaussian on the mean log-mel uses so well, reaches the embedding directly. ``frames=None``
+builds a network for any clip length (trained on random crops, it embeds whole clips).
 """
 
 from __future__ import annotations
@@ -11,9 +18,13 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from subcluster_adacos_asd.layers import TemporalStatistics, TimePooling
+
 STAGE_CHANNELS = (16, 32, 64, 128)
 UNITS_PER_STAGE = 2
 LEAKY_SLOPE = 0.1
+#: Width of the two dense layers of the optional statistics branch.
+BRANCH_UNITS = 256
 
 
 def _conv(channels: int, kernel: int, strides: int, l2: float, name: str) -> layers.Conv2D:
@@ -47,17 +58,39 @@ def _residual_unit(x, channels: int, strides: int, l2: float, name: str):
     return layers.Add(name=f"{name}_add")([shortcut, residual])
 
 
+def _dense(units: int, l2: float, name: str, use_bias: bool = True) -> layers.Dense:
+    return layers.Dense(
+        units,
+        use_bias=use_bias,
+        kernel_regularizer=keras.regularizers.L2(l2) if l2 else None,
+        name=name,
+    )
+
+
+def _statistics_branch(inputs, l2: float):
+    """Per-bin temporal mean and std of the input -> two Dense-BN-LeakyReLU layers."""
+    x = TemporalStatistics(name="temporal_statistics")(inputs)
+    for k in (1, 2):
+        x = _dense(BRANCH_UNITS, l2, f"statistics_dense{k}", use_bias=False)(x)
+        x = layers.BatchNormalization(name=f"statistics_bn{k}")(x)
+        x = layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name=f"statistics_act{k}")(x)
+    return x
+
+
 def build_embedder(
-    frames: int,
+    frames: int | None,
     n_mels: int = 128,
     embedding_dim: int = 128,
     l2_weight_decay: float = 1e-5,
+    time_pooling: str = "max",
+    statistics_branch: bool = False,
     name: str = "embedder",
 ) -> keras.Model:
     """The functional network; layer names ``stem_conv``, ``stem_pool``, ``stage<k>`` (the output
-    of residual stage k), ``time_pool``, ``flatten`` and ``embedding`` expose Table 1's rows.
+    of residual stage k), ``time_pool`` / ``time_pooled``, ``flatten`` and ``embedding`` expose
+    Table 1's rows. ``frames=None``: any number of frames (at least 32).
     """
-    if frames < 32 or n_mels < 32:
+    if (frames is not None and frames < 32) or n_mels < 32:
         raise ValueError(
             f"The network downsamples by 32; got an input of {frames} frames x {n_mels} mels"
         )
@@ -72,15 +105,11 @@ def build_embedder(
     # Pre-activation ResNets end with one more BN + activation: the last unit's sum is raw.
     x = layers.BatchNormalization(name="final_bn")(x)
     x = layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name="final_act")(x)
-    remaining_frames = int(x.shape[1])
-    x = layers.MaxPooling2D(pool_size=(remaining_frames, 1), name="time_pool")(x)
-    x = layers.Reshape((int(x.shape[2]), int(x.shape[3])), name="time_pooled")(x)
+    # Table 1's "max pooling 10 x 1": over all remaining frames, whatever their number.
+    x = TimePooling(time_pooling, name="time_pool")(x)
+    x = layers.Identity(name="time_pooled")(x)
     x = layers.Flatten(name="flatten")(x)
-    outputs = layers.Dense(
-        embedding_dim,
-        activation=None,
-        use_bias=False,
-        kernel_regularizer=keras.regularizers.L2(l2_weight_decay) if l2_weight_decay else None,
-        name="embedding",
-    )(x)
+    if statistics_branch:
+        x = layers.Concatenate(name="with_statistics")([x, _statistics_branch(inputs, l2_weight_decay)])
+    outputs = _dense(embedding_dim, l2_weight_decay, "embedding", use_bias=False)(x)
     return keras.Model(inputs, outputs, name=name)

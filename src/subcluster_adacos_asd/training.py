@@ -8,7 +8,6 @@ it by index, so the data set is never held twice in memory.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass
 
@@ -17,17 +16,22 @@ import numpy as np
 import pandas as pd
 from keras import ops
 
+from subcluster_adacos_asd.contracts import (
+    ATTRIBUTE_HEAD,
+    HEAD_COLUMNS,
+    SECTION_HEAD,
+    VARIANT_HEADS,
+)
 from subcluster_adacos_asd.feature_table import frame_to_array
-from subcluster_adacos_asd.layers import EmbeddingModel, Mixup, SubclusterAdaCos
+from subcluster_adacos_asd.layers import SCALE_UPDATES, EmbeddingModel, Mixup, SubclusterAdaCos
 from subcluster_adacos_asd.resnet import build_embedder
+from subcluster_adacos_asd.settings_base import Settings
 
 logger = logging.getLogger(__name__)
 
-# Head names: also the ``head`` column of the centres table and the training model's outputs.
-SECTION_HEAD = "section"
-ATTRIBUTE_HEAD = "attribute"
-HEAD_COLUMNS = {SECTION_HEAD: "section_class", ATTRIBUTE_HEAD: "attribute_class"}
-VARIANT_HEADS = {"both": (SECTION_HEAD, ATTRIBUTE_HEAD), "sections": (SECTION_HEAD,)}
+__all__ = ["ATTRIBUTE_HEAD", "HEAD_COLUMNS", "SECTION_HEAD", "VARIANT_HEADS"]
+
+CLASS_WEIGHTS = ("none", "balanced")
 
 
 def label_input(head: str) -> str:
@@ -41,8 +45,18 @@ def snapshot_name(epoch: int) -> str:
 
 
 @dataclass(frozen=True)
-class TrainingSettings:
-    """The ``training`` parameters (see conf/base/parameters_train.yml)."""
+class TrainingSettings(Settings):
+    """The ``training`` parameters (see conf/base/parameters_train.yml).
+
+    Beyond the paper, each off by default here and in conf/dcase2021 (docs/quality.md has what
+    each measured): ``crop_frames`` (train on random crops of this many frames, embed whole
+    clips), ``frequency_shifts`` (mel-bin shifts of a clip trained as classes of their own,
+    with probability ``frequency_shift_probability``), ``statistics_exchange`` (probability of
+    swapping a clip's per-bin temporal mean and std with another clip's, trained as new
+    classes; Wilkinghoff 2024), ``class_weights`` (``balanced``: each head's loss weighted
+    inversely to its class frequencies), ``scale_update`` (the adaptive-scale form, see
+    :class:`SubclusterAdaCos`), ``time_pooling`` and ``statistics_branch`` (resnet.py).
+    """
 
     epochs: int
     snapshot_epochs: tuple[int, ...]
@@ -53,21 +67,24 @@ class TrainingSettings:
     l2_weight_decay: float = 1e-5
     embed_batch_size: int = 128
     data_workers: int = 1
+    scale_update: str = "subcluster_adacos"
+    class_weights: str = "none"
+    crop_frames: int | None = None
+    frequency_shifts: tuple[int, ...] = ()
+    frequency_shift_probability: float = 0.5
+    statistics_exchange: float = 0.0
+    time_pooling: str = "max"
+    statistics_branch: bool = False
 
     @classmethod
-    def from_parameters(cls, parameters: dict) -> TrainingSettings:
-        known = set(cls.__dataclass_fields__)
+    def from_parameters(cls, parameters: dict, what: str = "params:training") -> TrainingSettings:
         missing = {"epochs", "snapshot_epochs"} - set(parameters)
         if missing:
-            raise ValueError(f"params:training lacks {sorted(missing)}")
-        unknown = set(parameters) - known
-        if unknown:
-            raise ValueError(
-                f"params:training has unknown keys {sorted(unknown)}; known: {sorted(known)}"
-            )
+            raise ValueError(f"{what} lacks {sorted(missing)}")
         values = dict(parameters)
-        values["snapshot_epochs"] = tuple(sorted(int(e) for e in values["snapshot_epochs"]))
-        settings = cls(**values)
+        values["snapshot_epochs"] = sorted(int(e) for e in values["snapshot_epochs"])
+        values["frequency_shifts"] = [int(s) for s in values.get("frequency_shifts") or []]
+        settings = super().from_parameters(values, what)
         settings.validate()
         return settings
 
@@ -83,6 +100,28 @@ class TrainingSettings:
             )
         if self.batch_size < 2:
             raise ValueError(f"params:training.batch_size must be >= 2, got {self.batch_size}")
+        if self.class_weights not in CLASS_WEIGHTS:
+            raise ValueError(f"params:training.class_weights must be one of {CLASS_WEIGHTS}, "
+                             f"got {self.class_weights!r}")
+        if self.scale_update not in SCALE_UPDATES:
+            raise ValueError(f"params:training.scale_update must be one of {SCALE_UPDATES}, "
+                             f"got {self.scale_update!r}")
+        if self.crop_frames is not None and self.crop_frames < 32:
+            raise ValueError(f"params:training.crop_frames must be null or >= 32 (the network "
+                             f"downsamples by 32), got {self.crop_frames}")
+        if 0 in self.frequency_shifts or len(set(self.frequency_shifts)) != len(
+                self.frequency_shifts):
+            raise ValueError("params:training.frequency_shifts must be distinct non-zero mel-bin "
+                             f"shifts, got {list(self.frequency_shifts)}")
+        for name in ("frequency_shift_probability", "statistics_exchange"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"params:training.{name} must lie in [0, 1], "
+                                 f"got {getattr(self, name)}")
+
+    @property
+    def augmentation(self) -> ClassAugmentation:
+        return ClassAugmentation(self.frequency_shifts, self.frequency_shift_probability,
+                                 self.statistics_exchange)
 
 
 # --- features and labels -------------------------------------------------------------------
@@ -155,20 +194,128 @@ def head_labels(training_files: pd.DataFrame, variant: str) -> dict[str, tuple[l
                 "data without attributes"
             )
         labels[head] = encode_classes(column)
-        if len(labels[head][0]) == 1:
-            logger.warning(
-                "The %s head has a single class (%s): its loss is constant and teaches the "
-                "network nothing; use data with several %s values",
-                head, labels[head][0][0], HEAD_COLUMNS[head],
-            )
     return labels
 
 
+def warn_single_class_heads(labels: dict, augmentation: ClassAugmentation) -> None:
+    """A head with one class has a constant loss unless self-supervised classes are added."""
+    for head, (names, _) in labels.items():
+        if len(names) > 1:
+            continue
+        if augmentation.shifts * augmentation.blocks > 1:
+            logger.info("The %s head has a single class (%s); it learns from the "
+                        "self-supervised classes only", head, names[0])
+        else:
+            logger.warning(
+                "The %s head has a single class (%s): its loss is constant and teaches the "
+                "network nothing; use data with several %s values or self-supervised classes "
+                "(training.frequency_shifts, training.statistics_exchange)",
+                head, names[0], HEAD_COLUMNS[head],
+            )
+
+
+# --- self-supervised extra classes ------------------------------------------------------------
+
+
+def shift_mel_bins(clip: np.ndarray, shift: int) -> np.ndarray:
+    """A (frames, mels) clip moved ``shift`` mel bins up (negative: down); the bins that come
+    free repeat the edge bin. About a 1-3 % pitch shift per bin in the upper mel range: the
+    self-supervised classes of Giri et al. (DCASE 2020), on the log-mel."""
+    out = np.empty_like(clip)
+    if shift > 0:
+        out[:, shift:] = clip[:, :-shift]
+        out[:, :shift] = clip[:, :1]
+    else:
+        out[:, :shift] = clip[:, -shift:]
+        out[:, shift:] = clip[:, -1:]
+    return out
+
+
+def exchange_statistics(clip: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """``clip`` with each mel bin's temporal mean and standard deviation replaced by
+    ``other``'s (statistics exchange, Wilkinghoff 2024): its temporal structure, the other
+    clip's spectral envelope."""
+    mean, std = clip.mean(axis=0), clip.std(axis=0)
+    return (clip - mean) / (std + 1e-6) * other.std(axis=0) + other.mean(axis=0)
+
+
+@dataclass(frozen=True)
+class ClassAugmentation:
+    """Self-supervised classes: every class c gets a copy per frequency shift, and, with
+    statistics exchange, two more blocks. Class index ``b * (C * n_shifts) + s * C + c``: block
+    b 0 = the clip as it is (with shift s), 1 = the content of an exchanged clip, 2 = the
+    statistics of it; an exchanged clip's label is 0.5 at its own class in block 1 and 0.5 at
+    the other clip's class in block 2 (Wilkinghoff 2024). Index c < C is the plain class, so
+    the backends find the learned centres of every real class under its own name."""
+
+    frequency_shifts: tuple[int, ...] = ()
+    shift_probability: float = 0.5
+    statistics_exchange: float = 0.0
+
+    @property
+    def shifts(self) -> int:
+        return 1 + len(self.frequency_shifts)
+
+    @property
+    def blocks(self) -> int:
+        return 3 if self.statistics_exchange > 0 else 1
+
+    def class_names(self, names: list[str]) -> list[str]:
+        shifted = [f"{n}|shift{s:+d}" for s in self.frequency_shifts for n in names]
+        plain = [*names, *shifted]
+        if self.blocks == 1:
+            return plain
+        return [*plain, *[f"{n}|exchanged" for n in plain], *[f"{n}|statistics" for n in plain]]
+
+    def apply(self, clips: np.ndarray, codes: dict[str, np.ndarray], sizes: dict[str, int],
+              rng: np.random.Generator) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Augmented ``clips`` (batch, frames, mels) and per head the (batch, classes) label
+        vectors; ``sizes`` are the heads' plain class counts."""
+        batch = len(clips)
+        shift = np.zeros(batch, dtype=np.int64)
+        if self.frequency_shifts:
+            chosen = rng.random(batch) < self.shift_probability
+            shift[chosen] = rng.integers(1, self.shifts, int(chosen.sum()))
+            clips = clips.copy()
+            for i in np.flatnonzero(chosen):
+                clips[i] = shift_mel_bins(clips[i], self.frequency_shifts[shift[i] - 1])
+        labels = {}
+        exchanged = np.zeros(batch, dtype=bool)
+        partner = np.arange(batch)
+        if self.blocks == 3:
+            exchanged = rng.random(batch) < self.statistics_exchange
+            partner = rng.permutation(batch)
+            exchanged &= partner != np.arange(batch)
+            originals = clips.copy() if exchanged.any() else clips
+            for i in np.flatnonzero(exchanged):
+                clips[i] = exchange_statistics(originals[i], originals[partner[i]])
+        for head, head_codes in codes.items():
+            width = sizes[head] * self.shifts
+            index = head_codes + shift * sizes[head]
+            vectors = np.zeros((batch, width * self.blocks), dtype=np.float32)
+            kept = ~exchanged
+            vectors[np.flatnonzero(kept), index[kept]] = 1.0
+            rows = np.flatnonzero(exchanged)
+            vectors[rows, width + index[rows]] += 0.5
+            vectors[rows, 2 * width + index[partner[rows]]] += 0.5
+            labels[head] = vectors
+        return clips, labels
+
+
+def random_crops(clips: np.ndarray, frames: int, rng: np.random.Generator) -> np.ndarray:
+    """One random window of ``frames`` consecutive frames of each clip."""
+    starts = rng.integers(0, clips.shape[1] - frames + 1, len(clips))
+    return np.stack([clip[s : s + frames] for clip, s in zip(clips, starts, strict=True)])
+
+
 class TrainingBatches(keras.utils.PyDataset):
-    """Shuffled batches ``({"log_mel", "<head>_label": one-hot}, {<head>: one-hot})``.
+    """Shuffled batches ``({"log_mel", "<head>_label": labels}, {<head>: labels})``.
 
     Batches are gathered from the one standardised feature array by row index (no copy of the
-    data set). The order is reshuffled after every epoch from a seeded generator.
+    data set), optionally cut to random crops and given self-supervised classes
+    (:class:`ClassAugmentation`). Every epoch visits every row once, in batches of nearly equal
+    size (never a last batch of two clips, whose median angle would set the AdaCos scale); the
+    order is reshuffled after every epoch from a seeded generator.
     """
 
     def __init__(
@@ -178,53 +325,81 @@ class TrainingBatches(keras.utils.PyDataset):
         labels: dict[str, tuple[list[str], np.ndarray]],
         batch_size: int,
         seed: int,
+        crop_frames: int | None = None,
+        augmentation: ClassAugmentation | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.features = features
         self.rows = np.asarray(rows, dtype=np.int64)
-        self.one_hot = {head: np.eye(len(names), dtype=np.float32) for head, (names, _) in labels.items()}
+        self.sizes = {head: len(names) for head, (names, _) in labels.items()}
         self.codes = {head: np.asarray(codes) for head, (_, codes) in labels.items()}
         for head, codes in self.codes.items():
             if len(codes) != len(self.rows):
                 raise ValueError(f"{len(codes)} {head} labels for {len(self.rows)} rows")
+        if crop_frames is not None and crop_frames > features.shape[1]:
+            raise ValueError(f"crop_frames {crop_frames} exceeds the {features.shape[1]} frames "
+                             "of the clips")
+        self.crop_frames = crop_frames
+        self.augmentation = augmentation or ClassAugmentation()
         self.batch_size = int(batch_size)
         self.rng = np.random.default_rng(seed)
-        self.order = self.rng.permutation(len(self.rows))
+        self._shuffle()
+
+    def _shuffle(self) -> None:
+        count = max(1, round(len(self.rows) / self.batch_size))
+        self.batches = np.array_split(self.rng.permutation(len(self.rows)), count)
 
     def __len__(self) -> int:
-        return math.ceil(len(self.rows) / self.batch_size)
+        return len(self.batches)
 
     def __getitem__(self, index: int):
         # Sorted indices gather rows in memory order; the batch content is what is shuffled.
-        batch = np.sort(self.order[index * self.batch_size : (index + 1) * self.batch_size])
-        inputs = {"log_mel": self.features[self.rows[batch]][..., np.newaxis]}
-        targets = {}
-        for head, codes in self.codes.items():
-            one_hot = self.one_hot[head][codes[batch]]
-            inputs[label_input(head)] = one_hot
-            targets[head] = one_hot
-        return inputs, targets
+        batch = np.sort(self.batches[index])
+        clips = self.features[self.rows[batch]]
+        if self.crop_frames is not None:
+            clips = random_crops(clips, self.crop_frames, self.rng)
+        clips, labels = self.augmentation.apply(
+            clips, {h: c[batch] for h, c in self.codes.items()}, self.sizes, self.rng)
+        inputs = {"log_mel": clips[..., np.newaxis]}
+        for head, vectors in labels.items():
+            inputs[label_input(head)] = vectors
+        return inputs, labels
 
     def on_epoch_end(self):
-        self.order = self.rng.permutation(len(self.rows))
+        self._shuffle()
+
+
+def balanced_class_weights(codes: np.ndarray, n_classes: int) -> np.ndarray:
+    """sklearn's ``class_weight='balanced'``: n / (classes present * count of the class), 0 for
+    a class without training clips."""
+    counts = np.bincount(codes, minlength=n_classes).astype(np.float64)
+    weights = np.zeros(n_classes)
+    present = counts > 0
+    weights[present] = len(codes) / (present.sum() * counts[present])
+    return weights.astype(np.float32)
 
 
 # --- models ---------------------------------------------------------------------------------
 
 
 def build_embedding_model(
-    frames: int,
+    frames: int | None,
     n_mels: int,
     head_classes: dict[str, list[str]],
     sub_clusters: int,
     embedding_dim: int = 128,
     l2_weight_decay: float = 1e-5,
+    scale_update: str = "subcluster_adacos",
+    time_pooling: str = "max",
+    statistics_branch: bool = False,
 ) -> EmbeddingModel:
     """The ResNet plus one sub-cluster AdaCos head per entry of ``head_classes``."""
-    embedder = build_embedder(frames, n_mels, embedding_dim, l2_weight_decay)
+    embedder = build_embedder(frames, n_mels, embedding_dim, l2_weight_decay,
+                              time_pooling=time_pooling, statistics_branch=statistics_branch)
     heads = [
-        SubclusterAdaCos(len(names), sub_clusters, class_names=names, name=head)
+        SubclusterAdaCos(len(names), sub_clusters, class_names=names, name=head,
+                         scale_update=scale_update)
         for head, names in head_classes.items()
     ]
     return EmbeddingModel(embedder, heads, name="embedding_model")
@@ -259,14 +434,31 @@ def _unpack(y_pred):
     return y_pred[:, :n_classes], y_pred[:, n_classes:]
 
 
-def mixed_label_crossentropy(y_true, y_pred):
+def mixed_label_crossentropy(y_true, y_pred, class_weights=None):
     """Cross-entropy of the probabilities against the mixed labels, both carried in ``y_pred``
-    (see :func:`build_training_model`); ``y_true`` (the unmixed labels) is unused."""
+    (see :func:`build_training_model`); ``y_true`` (the unmixed labels) is unused. With
+    ``class_weights`` (C,) each sample's loss is weighted by its mixed label's class weight."""
     del y_true
     labels, probabilities = _unpack(y_pred)
+    labels = ops.stop_gradient(labels)
     # -sum y log p written out: Keras' categorical_crossentropy warns on a single class.
     probabilities = ops.clip(probabilities, keras.config.epsilon(), 1.0)
-    return -ops.sum(ops.stop_gradient(labels) * ops.log(probabilities), axis=-1)
+    loss = -ops.sum(labels * ops.log(probabilities), axis=-1)
+    if class_weights is None:
+        return loss
+    return loss * ops.sum(labels * ops.convert_to_tensor(class_weights, labels.dtype), axis=-1)
+
+
+def weighted_loss(class_weights: np.ndarray | None):
+    """The loss of one head: :func:`mixed_label_crossentropy` with these class weights."""
+    if class_weights is None:
+        return mixed_label_crossentropy
+
+    def loss(y_true, y_pred):
+        return mixed_label_crossentropy(y_true, y_pred, class_weights)
+
+    loss.__name__ = "weighted_mixed_label_crossentropy"
+    return loss
 
 
 def mixed_label_accuracy(y_true, y_pred):
@@ -369,30 +561,45 @@ def train_subcluster_adacos(
         raise ValueError("No training files (split == 'train' and label == 'normal')")
     keras.utils.set_random_seed(settings.seed)
     _, frames, n_mels = features.shape
+    augmentation = settings.augmentation
+    warn_single_class_heads(labels, augmentation)
     model = build_embedding_model(
-        frames,
+        # trained on crops, the network must take any length to embed whole clips
+        None if settings.crop_frames else frames,
         n_mels,
-        {head: names for head, (names, _) in labels.items()},
+        {head: augmentation.class_names(names) for head, (names, _) in labels.items()},
         sub_clusters,
         settings.embedding_dim,
         settings.l2_weight_decay,
+        settings.scale_update,
+        settings.time_pooling,
+        settings.statistics_branch,
     )
     trainer = build_training_model(model, seed=settings.seed)
+    losses = {}
+    for head, (names, codes) in labels.items():
+        weights = None
+        if settings.class_weights == "balanced":
+            plain = balanced_class_weights(codes, len(names))
+            weights = np.tile(plain, augmentation.shifts * augmentation.blocks)
+        losses[head] = weighted_loss(weights)
     trainer.compile(
         optimizer=keras.optimizers.Adam(settings.learning_rate),
-        loss={head: mixed_label_crossentropy for head in labels},
+        loss=losses,
         loss_weights={head: 1.0 for head in labels},
         metrics={head: [mixed_label_accuracy] for head in labels},
     )
     batches = TrainingBatches(
-        features, rows, labels, settings.batch_size, settings.seed, workers=settings.data_workers
+        features, rows, labels, settings.batch_size, settings.seed,
+        crop_frames=settings.crop_frames, augmentation=augmentation,
+        workers=settings.data_workers,
     )
     _build_before_fit(trainer, batches[0])
     progress = _EpochProgress(model, settings.epochs, len(rows), label)
     snapshots = _Snapshots(model, settings.snapshot_epochs)
     logger.info(
         "%s: %d training files, classes %s, %d sub-clusters, %d epochs, snapshots %s",
-        label, len(rows), {h: len(n) for h, (n, _) in labels.items()}, sub_clusters,
+        label, len(rows), {h.name: h.n_classes for h in model.heads}, sub_clusters,
         settings.epochs, list(settings.snapshot_epochs),
     )
     trainer.fit(batches, epochs=settings.epochs, verbose=0, callbacks=[progress, snapshots])
