@@ -36,6 +36,9 @@ SYSTEM_DESCRIPTIONS = {
     "dist_target": "target-sample GMM term alone, P(.|X_target(s),k) (target domain)",
     "autoencoder": "DCASE 2021 autoencoder baseline",
     "mobilenetv2": "DCASE 2021 MobileNetV2 baseline",
+    "knn_statistics": "non-learned: nearest normal training clip by per-bin log-mel mean and std",
+    "knn_frames": "non-learned: mean distance of each frame to its nearest training frame",
+    "gaussian_statistics": "non-learned: Ledoit-Wolf Gaussian on the temporal mean log-mel",
 }
 PROPOSED_COMPONENTS = {
     "proposed", "loss_both", "loss_sections", "dist_section", "dist_attribute", "dist_target",

@@ -62,6 +62,7 @@ def tiny_features():
                             "domain": domain,
                             "split": split,
                             "label": label,
+                            "section_class": f"{machine_type}_section_{section:02d}",
                         }
                     )
                     slope = np.linspace(0, 10 * section, N_MELS)
@@ -96,6 +97,7 @@ def run_outputs():
         "params:baselines.mobilenetv2": parameters["mobilenetv2"],
         "params:baselines.section_groups": parameters["section_groups"],
         "params:baselines.decision_quantile": parameters["decision_quantile"],
+        "params:baselines.references": parameters["references"],
     }
     catalog = DataCatalog({name: MemoryDataset(value) for name, value in inputs.items()})
     for name in OUTPUTS:
@@ -114,6 +116,7 @@ def test_pipeline_inputs_and_outputs():
         "params:baselines.mobilenetv2",
         "params:baselines.section_groups",
         "params:baselines.decision_quantile",
+        "params:baselines.references",
     }
     assert {"baseline_scores", "baseline_thresholds"} == pipeline.outputs()
 
@@ -122,7 +125,8 @@ def test_baseline_scores_follow_the_system_scores_contract(run_outputs):
     inputs, out = run_outputs
     index, scores = inputs["file_index"], out["baseline_scores"]
     assert list(scores.columns) == ["file_id", "system", "score", "decision"]
-    for system in ("autoencoder", "mobilenetv2"):
+    for system in ("autoencoder", "mobilenetv2", "knn_statistics", "knn_frames",
+                   "gaussian_statistics"):
         rows = scores[scores["system"] == system]
         assert rows["file_id"].tolist() == index["file_id"].tolist()
         assert np.isfinite(rows["score"]).all()
@@ -134,6 +138,10 @@ def test_decisions_are_the_gamma_thresholds_per_machine_type(run_outputs):
     inputs, out = run_outputs
     index = inputs["file_index"].set_index("file_id")
     scores, thresholds = out["baseline_scores"], out["baseline_thresholds"]
+    references = thresholds[thresholds["model"].isna()]
+    assert set(references["system"]) == {"knn_statistics", "knn_frames", "gaussian_statistics"}
+    assert len(references) == 3 * 2 * 2 * 2  # per system, machine type, section and domain
+    thresholds = thresholds[thresholds["model"].notna()]
     assert sorted(zip(thresholds["system"], thresholds["model"])) == [
         ("autoencoder", "fan"),
         ("autoencoder", "pump"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from subcluster_adacos_asd import baselines
+from subcluster_adacos_asd import baselines, references
 
 _FITTERS = {
     "autoencoder": baselines.fit_autoencoders,
@@ -61,3 +61,14 @@ def score_baseline(
 def combine_baseline_tables(*tables: pd.DataFrame) -> pd.DataFrame:
     """One long table from the per-system tables (scores or thresholds), systems in order."""
     return pd.concat(tables, ignore_index=True)
+
+
+def score_references(
+    file_index: pd.DataFrame, log_mel: pd.DataFrame, feature_stats: pd.DataFrame, settings: dict
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Scores, decisions and thresholds of the non-learned reference systems (references.py)."""
+    values = baselines.log_mel_of_files(
+        log_mel, file_index["file_id"].astype(str).tolist(), baselines.n_mels_of(feature_stats))
+    return references.reference_scores(
+        file_index, values,
+        references.ReferenceSettings.from_parameters(settings, "params:baselines.references"))

@@ -1,8 +1,10 @@
-"""The `baselines` pipeline: the official DCASE 2021 task 2 autoencoder and MobileNetV2 baselines.
+"""The `baselines` pipeline: the official DCASE 2021 task 2 autoencoder and MobileNetV2 baselines,
+and the non-learned reference systems.
 
-Both train one model per machine type on the project's file index and raw log-mel features and
-write their scores and decisions into ``baseline_scores`` (the ``system_scores`` contract), which
-the ``evaluate`` pipeline scores like the proposed system.
+Both baselines train one model per machine type on the project's file index and raw log-mel
+features; the references (nearest neighbours and a Gaussian on log-mel statistics) only store
+the normal training clips. All write their scores and decisions into ``baseline_scores`` (the
+``system_scores`` contract), which the ``evaluate`` pipeline scores like the proposed system.
 """
 
 from functools import partial, update_wrapper
@@ -12,6 +14,7 @@ from kedro.pipeline import Node, Pipeline
 from subcluster_adacos_asd.pipelines.baselines.nodes import (
     combine_baseline_tables,
     score_baseline,
+    score_references,
     train_baseline,
 )
 
@@ -56,14 +59,21 @@ def create_pipeline(**kwargs) -> Pipeline:
     combined = Pipeline(
         [
             Node(
+                score_references,
+                [*FEATURES, "params:baselines.references"],
+                ["reference_scores", "reference_thresholds"],
+                name="score_references",
+            ),
+            Node(
                 combine_baseline_tables,
-                [f"{system}_baseline_scores" for system in SYSTEMS],
+                [*[f"{system}_baseline_scores" for system in SYSTEMS], "reference_scores"],
                 "baseline_scores",
                 name="combine_baseline_scores",
             ),
             Node(
                 combine_baseline_tables,
-                [f"{system}_baseline_thresholds" for system in SYSTEMS],
+                [*[f"{system}_baseline_thresholds" for system in SYSTEMS],
+                 "reference_thresholds"],
                 "baseline_thresholds",
                 name="combine_baseline_thresholds",
             ),
