@@ -9,27 +9,21 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
-import yaml
 from click.testing import CliRunner
 from kedro.framework.project import configure_project
 from kedro.io import DataCatalog
 
 from subcluster_adacos_asd.cli import cli
 from subcluster_adacos_asd.versions import dataset_versions, plan_pruning
+from tests.support import PROJECT, catalog_config
 
-PROJECT = Path(__file__).resolve().parents[1]
 VERSIONS = [f"2026-01-0{day}T00.00.00.000Z" for day in range(1, 5)]
 IN_PROGRESS = "2026-02-01T00.00.00.000Z"
 
 
 def _catalog_config(project: Path) -> dict:
-    config = {}
-    for path in sorted((project / "conf" / "base").glob("catalog*.yml")):
-        config.update(yaml.safe_load(path.read_text()) or {})
-    for entry in config.values():
-        if "filepath" in entry:
-            entry["filepath"] = str(project / entry["filepath"])
-    return config
+    names = [p.stem.removeprefix("catalog_") for p in (project / "conf/base").glob("catalog_*.yml")]
+    return catalog_config(*sorted(names), data_root=project / "data")
 
 
 @pytest.fixture

@@ -15,13 +15,11 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from kedro.io import DataCatalog, DatasetError, Version
 from kedro_datasets.pickle import PickleDataset
 
 from subcluster_adacos_asd.datasets import AtomicDataset, KerasSnapshotsDataset
-
-PROJECT = Path(__file__).resolve().parents[2]
+from tests.support import PROJECT, catalog_config
 
 
 class _Interrupt:
@@ -215,11 +213,8 @@ def test_wrapper_arguments_in_the_wrapped_entry_are_refused(tmp_path):
 
 
 def _project_catalog() -> dict:
-    config = {}
-    for path in sorted((PROJECT / "conf").glob("*/catalog*.yml")):
-        if path.parent.name == "base":
-            config.update(yaml.safe_load(path.read_text()) or {})
-    return config
+    names = [p.stem.removeprefix("catalog_") for p in (PROJECT / "conf/base").glob("catalog_*.yml")]
+    return catalog_config(*sorted(names))
 
 
 def test_every_dataset_the_project_writes_saves_atomically():

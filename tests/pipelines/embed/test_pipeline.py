@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
@@ -16,8 +15,8 @@ from subcluster_adacos_asd.embedding import snapshot_fingerprint
 from subcluster_adacos_asd.feature_table import array_to_frame
 from subcluster_adacos_asd.pipelines.embed.pipeline import create_pipeline as create_embed
 from subcluster_adacos_asd.pipelines.train.pipeline import create_pipeline as create_train
+from tests.support import catalog_config
 
-PROJECT = Path(__file__).resolve().parents[3]
 FRAMES, MELS = 64, 64
 CONFIGURATIONS = [TrainingConfiguration(2, "both"), TrainingConfiguration(1, "sections")]
 
@@ -53,12 +52,7 @@ def _tiny_data():
 
 
 def _catalog(tmp_path: Path) -> DataCatalog:
-    config = {}
-    for name in ("catalog_train.yml", "catalog_embed.yml"):
-        config.update(yaml.safe_load((PROJECT / "conf/base" / name).read_text()))
-    for entry in config.values():
-        entry["filepath"] = entry["filepath"].replace("data/", f"{tmp_path}/", 1)
-    catalog = DataCatalog.from_config(config)
+    catalog = DataCatalog.from_config(catalog_config("train", "embed", data_root=tmp_path))
     index, log_mel, stats = _tiny_data()
     catalog["file_index"] = MemoryDataset(index)
     catalog["log_mel"] = MemoryDataset(log_mel)

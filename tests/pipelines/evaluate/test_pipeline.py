@@ -1,20 +1,18 @@
 """score + evaluate on small fake embeddings of two configurations and a fake baseline: metrics
 for every system, tables, figures and submission files written through the real dataset types."""
 
-from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 from kedro.io import DataCatalog
 from kedro_datasets.partitions import PartitionedDataset
 
 from subcluster_adacos_asd.pipelines.evaluate.pipeline import create_pipeline as evaluate
 from subcluster_adacos_asd.pipelines.score.pipeline import create_pipeline as score
 from tests.pipelines.score.fakes import CONFIGURATIONS, make_baseline_scores
-from tests.pipelines.score.test_pipeline import parameters, run, score_inputs
+from tests.pipelines.score.test_pipeline import parameters, score_inputs
+from tests.support import catalog_config, run
 
-PROJECT = Path(__file__).resolve().parents[3]
 TABLES = ["table_overview", "table_2_systems", "table_3_distributions", "table_4_losses"]
 OUTPUTS = ["metrics", "metrics_per_section", "metrics_summary", "roc_curves",
            "score_histograms", "harmonic_means_figure", *[f"{t}_{k}" for t in TABLES for k in ("md", "csv")]]
@@ -86,7 +84,7 @@ def test_submission_files_cover_every_test_group(evaluated):
 
 
 def test_catalog_entries_of_evaluate_outputs():
-    config = yaml.safe_load((PROJECT / "conf" / "base" / "catalog_evaluate.yml").read_text())
+    config = catalog_config("evaluate")
     catalog = DataCatalog.from_config(config)
     for name in [*OUTPUTS, "submission"]:
         assert catalog.get(name) is not None, name

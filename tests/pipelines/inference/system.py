@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile
-import yaml
 from kedro.io import DataCatalog
 from kedro.runner import SequentialRunner
 
@@ -21,8 +20,9 @@ from subcluster_adacos_asd.pipelines.embed.pipeline import create_pipeline as cr
 from subcluster_adacos_asd.pipelines.features.pipeline import create_pipeline as create_features
 from subcluster_adacos_asd.pipelines.score.pipeline import create_pipeline as create_score
 from subcluster_adacos_asd.pipelines.train.pipeline import create_pipeline as create_train
+from tests import support
 
-PROJECT = Path(__file__).resolve().parents[3]
+PROJECT = support.PROJECT
 SAMPLE_RATE = 16000
 CATALOGS = ("raw", "features", "train", "embed", "score", "inference")
 #: One configuration per loss variant, so both variants and the ensemble sum are exercised.
@@ -32,8 +32,7 @@ SECTIONS = (("fan", 0), ("fan", 1), ("valve", 0))
 SOURCE_TRAIN, TARGET_TRAIN, TEST = 6, 3, 2
 
 
-def conf(name: str) -> dict:
-    return yaml.safe_load((PROJECT / "conf" / "base" / name).read_text())
+conf = support.conf
 
 
 def clip(machine: str, section: int, attribute: int, anomalous: bool, seed: int,
@@ -93,14 +92,8 @@ def parameters(n_frames: int = 32, n_mels: int = 32, epochs: int = 2,
 
 
 def catalog_config(data: Path, raw: Path) -> dict:
-    """The project's catalog entries with every ``data/`` path moved below ``data``."""
-    config = {}
-    for name in CATALOGS:
-        config.update(conf(f"catalog_{name}.yml"))
-    for entry in config.values():
-        for key in ("filepath", "path"):
-            if key in entry:
-                entry[key] = entry[key].replace("data/", f"{data}/", 1)
+    """The project's catalog entries with every data path moved below ``data``."""
+    config = support.catalog_config(*CATALOGS, data_root=data)
     config["raw_audio"]["path"] = str(raw)
     return config
 
@@ -111,16 +104,8 @@ def make_catalog(config: dict, params: dict, inference: dict | None = None) -> D
     for name, value in params.items():
         if name == "inference" and inference is not None:
             value = {**value, **inference}
-        add_parameters(catalog, f"params:{name}", value)
+        support.add_parameters(catalog, name, value)
     return catalog
-
-
-def add_parameters(catalog: DataCatalog, name: str, value) -> None:
-    """``name`` and, as Kedro does, every nested key (``params:score.backends.gmm``...)."""
-    catalog[name] = value
-    if isinstance(value, dict):
-        for key, nested in value.items():
-            add_parameters(catalog, f"{name}.{key}", nested)
 
 
 def train_system(root: Path, configurations=CONFIGURATIONS, **parameter_sizes):

@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile
-import yaml
 from kedro.io import DataCatalog
 from kedro.runner import SequentialRunner
 from scipy.signal import resample_poly
@@ -20,10 +19,10 @@ from subcluster_adacos_asd.configurations import TrainingConfiguration
 from subcluster_adacos_asd.pipelines.inference.pipeline import create_pipeline
 from tests.pipelines.inference.system import (
     CONFIGURATIONS,
-    PROJECT,
     make_catalog,
     train_system,
 )
+from tests.support import catalog_config
 
 TERMS = ["section_term", "attribute_term", "target_term", "tmax_term"]
 
@@ -179,7 +178,7 @@ def test_pipeline_reads_the_trained_system_and_parameters_only():
 def test_everything_inference_loads_and_writes_is_in_the_catalog():
     config = {}
     for name in ("features", "train", "score", "inference"):
-        config.update(yaml.safe_load((PROJECT / "conf/base" / f"catalog_{name}.yml").read_text()))
+        config.update(catalog_config(name))
     catalog = DataCatalog.from_config(config)
     versioned = ["sc04_both.model_snapshots", "sc04_both.backends", "tmax_backend",
                  "variant_choice", "thresholds", "inference_scores", "inference_scores_csv",

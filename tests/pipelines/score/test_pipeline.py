@@ -1,37 +1,30 @@
 """The score pipeline on small fake embeddings of two configurations, with the project's own
 parameters, and the catalog entries of its outputs."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
-from kedro.io import DataCatalog, MemoryDataset
-from kedro.runner import SequentialRunner
+from kedro.io import DataCatalog
 
 from subcluster_adacos_asd import ensemble
 from subcluster_adacos_asd.backends import SnapshotBackends, TmaxBackend
 from subcluster_adacos_asd.pipelines.score.pipeline import create_pipeline
+from tests import support
 from tests.pipelines.score.fakes import (
     CONFIGURATIONS,
     make_embeddings,
     make_file_index,
     make_tmax_features,
 )
+from tests.support import catalog_config, parameter_inputs, run
 
-PROJECT = Path(__file__).resolve().parents[3]
 OUTPUTS = ["anomaly_scores", "system_scores", "thresholds", "variant_choice", "tmax_backend",
            "score_normalisation",
            *[f"{c.name}.{what}" for c in CONFIGURATIONS for what in ("backends", "score_terms")]]
 
 
 def parameters(name):
-    return yaml.safe_load((PROJECT / "conf" / "base" / f"parameters_{name}.yml").read_text())
-
-
-def parameter_inputs(name, values):
-    """``params:<name>.<key>`` for every key of a parameter section, as a Kedro run gives them."""
-    return {f"params:{name}.{key}": value for key, value in values.items()}
+    return support.conf(f"parameters_{name}.yml")
 
 
 def score_inputs(score_parameters=None):
@@ -42,24 +35,6 @@ def score_inputs(score_parameters=None):
         inputs[f"{name}.embeddings"] = emb
         inputs[f"{name}.centres"] = centres
     return inputs
-
-
-class KeptDataset(MemoryDataset):
-    """A MemoryDataset the runner cannot release, so a test can read intermediate outputs."""
-
-    def _release(self) -> None:
-        pass
-
-
-def run(pipeline, inputs, outputs, datasets=None):
-    """Run ``pipeline`` on in-memory ``inputs``; return the ``outputs`` it produced."""
-    catalog = DataCatalog({name: MemoryDataset(value) for name, value in inputs.items()})
-    for name in outputs:
-        catalog[name] = KeptDataset(copy_mode="assign")
-    for name, dataset in (datasets or {}).items():
-        catalog[name] = dataset
-    SequentialRunner().run(pipeline, catalog)
-    return {name: catalog.load(name) for name in outputs}
 
 
 @pytest.fixture(scope="module")
@@ -118,8 +93,7 @@ def test_fake_anomalies_are_found(score_outputs):
 
 
 def test_catalog_entries_of_score_outputs():
-    config = yaml.safe_load((PROJECT / "conf" / "base" / "catalog_score.yml").read_text())
-    catalog = DataCatalog.from_config(config)
+    catalog = DataCatalog.from_config(catalog_config("score"))
     for name in OUTPUTS:
         dataset = catalog.get(name)
         assert dataset is not None, name

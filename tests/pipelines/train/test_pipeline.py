@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import yaml
 from kedro.io import DataCatalog
 
 from subcluster_adacos_asd.configurations import TrainingConfiguration
 from subcluster_adacos_asd.datasets import KerasSnapshotsDataset
 from subcluster_adacos_asd.pipelines.train.pipeline import create_pipeline
+from tests.support import PROJECT, catalog_config
 
-PROJECT = Path(__file__).resolve().parents[3]
 CONFIGURATIONS = [TrainingConfiguration(1, "both"), TrainingConfiguration(4, "sections")]
 
 
@@ -31,8 +29,7 @@ def test_one_namespaced_training_node_per_configuration_with_shared_inputs():
 
 
 def test_catalog_saves_versioned_snapshots_per_configuration():
-    config = yaml.safe_load((PROJECT / "conf/base/catalog_train.yml").read_text())
-    catalog = DataCatalog.from_config(config)
+    catalog = DataCatalog.from_config(catalog_config("train"))
     dataset = catalog.get("sc04_sections.model_snapshots")
     assert isinstance(dataset, KerasSnapshotsDataset)
     described = dataset._describe()
