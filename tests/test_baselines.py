@@ -72,27 +72,41 @@ def test_reconstruction_error_is_the_mean_square_per_clip():
     )
 
 
+def _logs(p):
+    p = np.asarray(p, dtype=np.float64)
+    return np.log(p), np.log1p(-p)
+
+
 def test_negative_logit_score_of_known_probabilities():
     p = np.array([[0.5, 0.5], [0.9, 0.1], [0.8, 0.8]])
     expected = [0.0, (np.log(0.1 / 0.9) + np.log(0.9 / 0.1)) / 2, np.log(0.2 / 0.8)]
-    np.testing.assert_allclose(baselines.negative_logit_score(p), expected, atol=1e-12)
+    np.testing.assert_allclose(baselines.negative_logit_score(*_logs(p)), expected, atol=1e-12)
     # The official code's parenthesisation: log((1 - p) - log p).
     official = np.mean(np.log(np.array([[0.5, 0.5]]) - np.log([[0.5, 0.5]])), axis=1)
     np.testing.assert_allclose(
-        baselines.negative_logit_score(np.array([[0.5, 0.5]]), "official_code"), official
+        baselines.negative_logit_score(*_logs([[0.5, 0.5]]), "official_code"), official
     )
     np.testing.assert_allclose(
-        baselines.negative_logit_score(np.array([[0.25]]), "official_code"),
+        baselines.negative_logit_score(*_logs([[0.25]]), "official_code"),
         [np.log(0.75 + np.log(4.0))],
     )
 
 
-def test_negative_logit_score_clips_certain_probabilities():
+def test_section_log_probabilities_stay_exact_where_float32_probabilities_saturate():
+    logits = np.array([[40.0, 0.0, 0.0], [0.0, 45.0, 1.0]], dtype=np.float32)
+    log_p, log_q = baselines.section_log_probabilities(logits, np.array([0, 1]))
+    # log(1 - p) = log(sum of the other exps) - logsumexp: about -40 and -44, not log(0)
+    expected_q = [np.log(2.0) - 40.0, np.log(1.0 + np.e) - 45.0]
+    np.testing.assert_allclose(log_q, expected_q, atol=1e-6)
+    np.testing.assert_allclose(log_p, [-2 * np.exp(-40.0), -(1 + np.e) * np.exp(-45.0)],
+                               atol=1e-12)
+    scores = baselines.negative_logit_score(log_p[:, None], log_q[:, None])
+    assert scores[0] != scores[1]  # two confident clips still rank
     eps = sys.float_info.epsilon
-    scores = baselines.negative_logit_score(np.array([[1.0], [0.0]]))
-    np.testing.assert_allclose(scores, [np.log(eps), -np.log(eps)])
+    official = baselines.negative_logit_score(log_p[:1, None], log_q[:1, None], "official_code")
+    np.testing.assert_allclose(official, [np.log(eps - np.log(1.0))])  # clipped as officially
     with pytest.raises(ValueError, match="Unknown score formula"):
-        baselines.negative_logit_score(np.array([[0.5]]), "softmax")
+        baselines.negative_logit_score(*_logs([[0.5]]), "softmax")
 
 
 class _IdentityModel:
@@ -103,13 +117,14 @@ class _IdentityModel:
 
 
 class _ConstantProbabilities:
-    """Stands in for a classifier that gives every patch the same class probabilities."""
+    """Stands in for a classifier that gives every patch the same class probabilities (its
+    logits are their logs)."""
 
     def __init__(self, probabilities):
-        self.probabilities = np.asarray(probabilities, dtype=np.float32)
+        self.logits = np.log(np.asarray(probabilities, dtype=np.float32))
 
     def predict(self, x, batch_size=None, verbose=0):
-        return np.tile(self.probabilities, (len(x), 1))
+        return np.tile(self.logits, (len(x), 1))
 
 
 def test_autoencoder_scores_of_a_perfect_model_are_zero_in_every_chunk():
@@ -186,11 +201,11 @@ def test_mobilenetv2_repeats_the_channel_and_classifies_sections():
     backbone = model.layers[-1]
     assert backbone.input_shape == (None, 64, 128, 3)
     x = np.random.default_rng(6).normal(size=(2, 64, 128, 1)).astype(np.float32)
-    probabilities = np.asarray(model(x, training=False))
-    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    logits = np.asarray(model(x, training=False))  # logits: the softmax is in loss and score
+    assert not np.allclose(np.exp(logits).sum(axis=1), 1.0)
     np.testing.assert_allclose(
-        probabilities, np.asarray(backbone(np.repeat(x, 3, axis=-1), training=False)), rtol=1e-5,
-        atol=1e-7,
+        logits, np.asarray(backbone(np.repeat(x, 3, axis=-1), training=False)), rtol=1e-5,
+        atol=1e-6,
     )
 
 

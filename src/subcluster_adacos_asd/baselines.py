@@ -191,13 +191,18 @@ def build_mobilenetv2_classifier(n_frames: int, n_mels: int, n_sections: int, al
 
     The official code concatenates the single input channel three times in front of
     ``MobileNetV2(input_shape=(frames, mels, 3), alpha=0.5, weights=None, classes=sections)``.
+    The model here outputs the logits (the softmax is in the loss and the score): a confident
+    classifier's float32 probability of its section rounds to 1, and the score log((1 - p) / p)
+    then became the same floor for every clip (the default run's AUC was exactly 50%); from
+    the logits it stays exact.
     """
     import keras
 
     inputs = keras.Input(shape=(n_frames, n_mels, 1), name="log_mel_patch")
     rgb = keras.layers.Concatenate(axis=-1, name="repeat_channel")([inputs, inputs, inputs])
     backbone = keras.applications.MobileNetV2(
-        input_shape=(n_frames, n_mels, 3), alpha=alpha, weights=None, classes=n_sections
+        input_shape=(n_frames, n_mels, 3), alpha=alpha, weights=None, classes=n_sections,
+        classifier_activation=None,
     )
     return keras.Model(inputs, backbone(rgb), name="mobilenetv2_sections")
 
@@ -311,6 +316,8 @@ def train_mobilenetv2(
     models: SeededModels | None = None,
 ):
     """Train the section classifier on (n, frames, mels) patches (cross-entropy, Adam)."""
+    import keras
+
     patches = np.asarray(patches, dtype=np.float32)
     section_indices = np.asarray(section_indices, dtype=np.int64)
     if len(patches) != len(section_indices):
@@ -321,7 +328,7 @@ def train_mobilenetv2(
         ("mobilenetv2", n_frames, n_mels, n_sections, alpha),
         lambda: build_mobilenetv2_classifier(n_frames, n_mels, n_sections, alpha),
         learning_rate,
-        loss="sparse_categorical_crossentropy",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
     model.fit(
@@ -348,24 +355,38 @@ def reconstruction_error(vectors: np.ndarray, reconstructions: np.ndarray) -> np
     return np.square(vectors - reconstructions).reshape(len(vectors), -1).mean(axis=1)
 
 
-def negative_logit_score(own_probability: np.ndarray, formula: str = "logit") -> np.ndarray:
-    """Mean over patches of the negative logit of the own-section probability: (files, patches) -> (files,).
+def negative_logit_score(own_log_probability: np.ndarray, other_log_probability: np.ndarray,
+                         formula: str = "logit") -> np.ndarray:
+    """Mean over patches of the negative logit of the own-section probability p:
+    (files, patches) -> (files,), from ``log p`` and ``log(1 - p)`` (computed from the logits).
 
-    ``logit``: log(max(1 - p, eps)) - log(max(p, eps)), i.e. log((1 - p) / p), the definition in
-    the DCASE 2021 task description. ``official_code``: log(max(1 - p, eps) - log(max(p, eps))),
-    what the official ``01_test.py`` computes (a misplaced parenthesis), for reproducing its
-    published figures. Both decrease in p; they differ once averaged over patches.
+    ``logit``: log(1 - p) - log(p), i.e. log((1 - p) / p), the definition in the DCASE 2021 task
+    description. ``official_code``: log(max(1 - p, eps) - log(max(p, eps))), what the official
+    ``01_test.py`` computes (a misplaced parenthesis) on clipped probabilities, for reproducing
+    its published figures. Both decrease in p; they differ once averaged over patches.
     """
-    p = np.asarray(own_probability, dtype=np.float64)
-    complement = np.maximum(1.0 - p, PROBABILITY_FLOOR)
-    log_p = np.log(np.maximum(p, PROBABILITY_FLOOR))
+    log_p = np.asarray(own_log_probability, dtype=np.float64)
+    log_q = np.asarray(other_log_probability, dtype=np.float64)
     if formula == "logit":
-        per_patch = np.log(complement) - log_p
+        per_patch = log_q - log_p
     elif formula == "official_code":
-        per_patch = np.log(complement - log_p)
+        complement = np.maximum(np.exp(log_q), PROBABILITY_FLOOR)
+        per_patch = np.log(complement - np.log(np.maximum(np.exp(log_p), PROBABILITY_FLOOR)))
     else:
         raise ValueError(f"Unknown score formula {formula!r}; expected one of {SCORE_FORMULAS}")
-    return per_patch.reshape(len(p), -1).mean(axis=1)
+    return per_patch.reshape(len(log_p), -1).mean(axis=1)
+
+
+def section_log_probabilities(logits: np.ndarray, own: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``log p`` and ``log(1 - p)`` of each row's class ``own`` from (rows, classes) logits,
+    by log-sum-exp: exact where float32 probabilities round to 0 or 1."""
+    from scipy.special import logsumexp
+
+    logits = np.asarray(logits, dtype=np.float64)
+    total = logsumexp(logits, axis=-1)
+    mine = np.take_along_axis(logits, own[:, None], axis=-1)[:, 0]
+    others = np.where(np.arange(logits.shape[-1])[None, :] == own[:, None], -np.inf, logits)
+    return mine - total, logsumexp(others, axis=-1) - total
 
 
 def autoencoder_scores(
@@ -424,11 +445,11 @@ def mobilenetv2_scores(
         patches = spectrogram_patches(log_mel[chunk], n_frames, hop)
         files, count = patches.shape[:2]
         flat = patches.reshape(files * count, *patches.shape[2:], 1)
-        probabilities = np.asarray(model.predict(flat, batch_size=batch_size, verbose=0))
-        own = np.take_along_axis(
-            probabilities.reshape(files, count, -1), section_indices[chunk, None, None], axis=2
-        )[..., 0]
-        scores[chunk] = negative_logit_score(own, formula)
+        logits = np.asarray(model.predict(flat, batch_size=batch_size, verbose=0))
+        own = np.repeat(section_indices[chunk], count)
+        log_p, log_q = section_log_probabilities(logits, own)
+        scores[chunk] = negative_logit_score(
+            log_p.reshape(files, count), log_q.reshape(files, count), formula)
     return scores
 
 
