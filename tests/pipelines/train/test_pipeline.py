@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import yaml
 from kedro.io import DataCatalog
 
+from subcluster_adacos_asd import training
 from subcluster_adacos_asd.configurations import TrainingConfiguration
 from subcluster_adacos_asd.datasets import KerasSnapshotsDataset
 from subcluster_adacos_asd.pipelines.train.pipeline import create_pipeline
-from tests.support import PROJECT, catalog_config
+from tests.support import catalog_config, parameters
 
 CONFIGURATIONS = [TrainingConfiguration(1, "both"), TrainingConfiguration(4, "sections")]
 
@@ -38,9 +38,26 @@ def test_catalog_saves_versioned_snapshots_per_configuration():
     assert "sc01_both" in str(catalog.get("sc01_both.training_history")._describe()["filepath"])
 
 
-def test_paper_settings_override_only_epochs_and_snapshots():
-    base = yaml.safe_load((PROJECT / "conf/base/parameters_train.yml").read_text())["training"]
-    paper = yaml.safe_load((PROJECT / "conf/dcase2021/parameters_train.yml").read_text())["training"]
-    assert paper == {"epochs": 400, "snapshot_epochs": [100, 200, 300, 400]}
-    assert base["batch_size"] == 64 and base["embedding_dim"] == 128
+def test_dcase2021_is_the_papers_method_exactly():
+    """Every option beyond the paper is off in conf/dcase2021 (merged over conf/base)."""
+    paper = parameters(env="dcase2021")
+    assert {k: paper["training"][k] for k in (
+        "epochs", "snapshot_epochs", "batch_size", "embedding_dim", "learning_rate",
+        "l2_weight_decay", "scale_update", "class_weights", "crop_frames", "frequency_shifts",
+        "statistics_exchange", "time_pooling", "statistics_branch")} == {
+        "epochs": 400, "snapshot_epochs": [100, 200, 300, 400], "batch_size": 64,
+        "embedding_dim": 128, "learning_rate": 0.001, "l2_weight_decay": 1.0e-5,
+        "scale_update": "subcluster_adacos", "class_weights": "none", "crop_frames": None,
+        "frequency_shifts": [], "statistics_exchange": 0.0, "time_pooling": "max",
+        "statistics_branch": False}
+    score = paper["score"]
+    assert score["backends"]["gmm"]["covariance"] == "full"
+    assert score["backends"]["gmm"]["reg_covar"] == 1.0e-3
+    assert score["backends"]["gmm"]["min_clips_per_component"] == 1
+    assert score["backends"]["section_domains"] == ["source"]
+    assert score["normalisation"] == "none" and score["threshold_percentile"] == 90
+    assert score["tmax"]["machine_types"] == ["valve"]
+    assert score["variant_choice"]["method"] == "fixed"
+    assert training.TrainingSettings.from_parameters(paper["training"]).crop_frames is None
+    base = parameters()["training"]
     assert base["snapshot_epochs"][-1] == base["epochs"]
