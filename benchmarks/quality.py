@@ -35,7 +35,7 @@ SYSTEM_ORDER = [
 def run_pipeline(env: str) -> float:
     """``kedro run --env <env>`` in the project; returns its wall time in seconds."""
     kedro = Path(sys.executable).with_name("kedro")
-    environment = {**os.environ, "KEDRO_ENV": env, "KEDRO_DISABLE_TELEMETRY": "true",
+    environment = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true",
                    "DO_NOT_TRACK": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
     started = time.perf_counter()
     subprocess.run([str(kedro), "run", "--env", env], cwd=PROJECT, env=environment, check=True)

@@ -112,15 +112,14 @@ def run_grid(files: int, frames: int) -> None:
     import yaml
 
     from subcluster_adacos_asd import training
-    from subcluster_adacos_asd.configurations import configurations_from_grid
+    from subcluster_adacos_asd.configurations import paper_grid
 
     conf = Path(__file__).resolve().parents[1] / "conf" / "base"
-    grid = yaml.safe_load((conf / "parameters.yml").read_text())["train_grid"]
     parameters = yaml.safe_load((conf / "parameters_train.yml").read_text())["training"]
     settings = training.TrainingSettings.from_parameters(parameters)
     features, labels = _synthetic(files, frames, 128)
     total = 0.0
-    for configuration in configurations_from_grid(grid):
+    for configuration in paper_grid():
         heads = training.VARIANT_HEADS[configuration.variant]
         start = time.perf_counter()
         training.train_subcluster_adacos(
@@ -130,7 +129,7 @@ def run_grid(files: int, frames: int) -> None:
         seconds = time.perf_counter() - start
         total += seconds
         print(f"{configuration.name}: {seconds:.1f} s")
-    print(f"grid of {len(configurations_from_grid(grid))} configurations, {files} clips of "
+    print(f"grid of {len(paper_grid())} configurations, {files} clips of "
           f"{frames}x128, {settings.epochs} epochs: {total:.0f} s")
 
 

@@ -1,21 +1,13 @@
 """The registry names every pipeline and builds one namespace per training configuration."""
 
-from pathlib import Path
-
 from kedro.framework.project import configure_project
 
-from subcluster_adacos_asd.configurations import (
-    configurations_from_grid,
-    load_training_grid,
-    parse_configuration_name,
-)
-
-PROJECT = Path(__file__).resolve().parents[1]
+from subcluster_adacos_asd.configurations import paper_grid, parse_configuration_name
+from tests.support import PROJECT
 
 
-def test_grid_of_base_env_is_the_papers():
-    grid = load_training_grid(PROJECT, env="base")
-    names = [c.name for c in configurations_from_grid(grid)]
+def test_grid_is_the_papers():
+    names = [c.name for c in paper_grid()]
     assert len(names) == 10
     assert names[0] == "sc01_both" and names[-1] == "sc16_sections"
     assert parse_configuration_name("sc08_sections").sub_clusters == 8

@@ -1,19 +1,19 @@
-"""The grid of training configurations (sub-cluster counts x loss variants).
+"""The grid of training configurations (sub-cluster counts x loss variants, paper 2.5).
 
-Kedro builds pipelines before it knows which environment a run uses, yet the per-configuration
-namespaces of the ``train``, ``embed`` and ``score`` pipelines depend on the grid in the
-parameters. The registry therefore reads ``train_grid`` with the same config loader settings as
-a run, for the environment named by ``KEDRO_ENV`` (default: base + local), and a hook checks at
-run time that the run's environment agrees (see hooks.py).
+The grid is the paper's: 5 sub-cluster counts x 2 loss variants = 10 configurations, each one
+Kedro namespace (``sc01_both`` ... ``sc16_sections``) of the ``train``, ``embed``, ``score``
+and ``inference`` pipelines. It is fixed in code because Kedro builds pipelines before it reads
+any configuration: an environment (``kedro run --env dcase2021``) changes parameters, never
+which pipelines exist.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
-VARIANTS = ("both", "sections")
+from subcluster_adacos_asd.contracts import VARIANTS
+
+SUB_CLUSTERS = (1, 2, 4, 8, 16)
 
 
 @dataclass(frozen=True)
@@ -40,12 +40,18 @@ class TrainingConfiguration:
 
 
 def configurations_from_grid(grid: dict) -> list[TrainingConfiguration]:
-    """All (sub_clusters, variant) pairs of a ``train_grid`` parameter mapping, in grid order."""
+    """All (sub_clusters, variant) pairs of a grid mapping, variants first (e.g. a smaller grid
+    for a benchmark: ``{"sub_clusters": [1], "variants": ["both"]}``)."""
     return [
         TrainingConfiguration(int(s), str(v))
         for v in grid["variants"]
         for s in grid["sub_clusters"]
     ]
+
+
+def paper_grid() -> list[TrainingConfiguration]:
+    """The paper's 10 configurations: every variant, then every sub-cluster count."""
+    return configurations_from_grid({"sub_clusters": SUB_CLUSTERS, "variants": VARIANTS})
 
 
 def parse_configuration_name(name: str) -> TrainingConfiguration:
@@ -54,32 +60,3 @@ def parse_configuration_name(name: str) -> TrainingConfiguration:
     if not head.startswith("sc") or not head[2:].isdigit():
         raise ValueError(f"Not a configuration name: {name!r} (expected e.g. 'sc04_both')")
     return TrainingConfiguration(int(head[2:]), variant)
-
-
-def load_build_parameters(project_path: Path | None = None, env: str | None = None) -> dict:
-    """The parameters the registry builds pipelines from, merged as a Kedro run would merge them.
-
-    ``train_grid`` (the configurations) and ``data_source.synthetic`` (whether ``__default__``
-    starts by writing the synthetic data set into ``raw_audio``; false where ``raw_audio`` is
-    real data that must never be written to).
-    """
-    from kedro.config import OmegaConfigLoader
-
-    project_path = Path(project_path or os.environ.get("KEDRO_PROJECT_PATH", Path.cwd()))
-    loader = OmegaConfigLoader(
-        conf_source=str(project_path / "conf"),
-        base_env="base",
-        default_run_env="local",
-        env=env or os.environ.get("KEDRO_ENV") or None,
-        merge_strategy={"parameters": "soft"},
-    )
-    parameters = loader["parameters"]
-    return {
-        "train_grid": dict(parameters["train_grid"]),
-        "synthetic": bool(parameters.get("data_source", {}).get("synthetic", True)),
-    }
-
-
-def load_training_grid(project_path: Path | None = None, env: str | None = None) -> dict:
-    """Read ``train_grid`` from the project's parameters as a Kedro run would merge them."""
-    return load_build_parameters(project_path, env)["train_grid"]

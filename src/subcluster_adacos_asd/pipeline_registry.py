@@ -1,14 +1,15 @@
 """Project pipelines, each registered by name.
 
 ``train``, ``embed``, ``score`` and ``inference`` hold one namespace per training
-configuration of ``train_grid`` (e.g. ``sc04_both``), so ``--namespaces=sc04_both`` reruns one.
+configuration of the paper's grid (e.g. ``sc04_both``), so ``--namespaces=sc04_both`` reruns
+one.
 """
 
 from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
-from subcluster_adacos_asd.configurations import configurations_from_grid, load_build_parameters
+from subcluster_adacos_asd.configurations import paper_grid
 from subcluster_adacos_asd.pipelines.baselines import pipeline as baselines
 from subcluster_adacos_asd.pipelines.embed import pipeline as embed
 from subcluster_adacos_asd.pipelines.evaluate import pipeline as evaluate
@@ -22,13 +23,13 @@ from subcluster_adacos_asd.pipelines.train import pipeline as train
 def register_pipelines() -> dict[str, Pipeline]:
     """Register the project's pipelines.
 
-    ``asd`` is the whole system on whatever data ``raw_audio`` points at (use it for real data);
-    ``__default__`` first writes the synthetic data set (where ``data_source.synthetic`` is
-    true, as in conf/base), then runs ``asd`` on it. ``inference``
-    scores new recordings with an already trained system and is never part of the default.
+    ``asd`` is the whole system on whatever data ``raw_audio`` points at; ``__default__`` is
+    ``synthetic`` + ``asd``, where ``synthetic`` writes the synthetic data set only where
+    ``data_source.synthetic`` is true (conf/base) and leaves real recordings alone elsewhere
+    (conf/dcase2021, conf/toycar2023). ``inference`` scores new recordings with an already
+    trained system and is never part of the default.
     """
-    build = load_build_parameters()
-    configurations = configurations_from_grid(build["train_grid"])
+    configurations = paper_grid()
     pipelines = {
         "synthetic": synthetic.create_pipeline(),
         "features": features.create_pipeline(),
@@ -47,7 +48,5 @@ def register_pipelines() -> dict[str, Pipeline]:
         + pipelines["baselines"]
         + pipelines["evaluate"]
     )
-    pipelines["__default__"] = (
-        pipelines["synthetic"] + pipelines["asd"] if build["synthetic"] else pipelines["asd"]
-    )
+    pipelines["__default__"] = pipelines["synthetic"] + pipelines["asd"]
     return pipelines

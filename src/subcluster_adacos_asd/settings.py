@@ -2,11 +2,10 @@
 
 from kedro.config import OmegaConfigLoader
 
-from subcluster_adacos_asd.hooks import ProgressHooks, TrainingGridCheckHooks
+from subcluster_adacos_asd.hooks import ProgressHooks
 
-# Progress logging for long runs, and a guard that the training grid the pipelines were built
-# from is the one of the environment that runs them (see configurations.py).
-HOOKS = (ProgressHooks(), TrainingGridCheckHooks())
+# Progress logging for long runs.
+HOOKS = (ProgressHooks(),)
 
 # kedro-telemetry must never prompt or reach the network; kedro-viz's run hooks would write
 # dataset statistics into .viz/ on every run, which `kedro viz` does not need.

@@ -56,7 +56,7 @@ def versioned_dataset_paths(
     """``(catalog entry, dataset folder)`` of every versioned entry whose folder exists.
 
     A factory pattern's placeholders (``{configuration}``) match any folder name, so every
-    configuration's backends are found, whichever ``train_grid`` wrote them.
+    configuration's backends are found, whichever grid wrote them.
     """
     found: dict[Path, str] = {}
     for entry, config in catalog_config.items():

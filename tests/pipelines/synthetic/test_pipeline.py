@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 
 import pandas as pd
-import pytest
 import soundfile
 import yaml
 from kedro.io import DataCatalog
@@ -14,6 +13,8 @@ from kedro.runner import SequentialRunner
 
 from subcluster_adacos_asd.pipelines.synthetic.nodes import generate_synthetic_audio
 from subcluster_adacos_asd.pipelines.synthetic.pipeline import create_pipeline
+from tests import support
+from tests.support import parameters
 
 PROJECT = Path(__file__).resolve().parents[3]
 
@@ -92,9 +93,22 @@ def test_two_runs_write_identical_bytes_and_overwrite_an_old_set(tmp_path):
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
 
 
-def test_refuses_to_write_where_raw_audio_is_real_data():
-    with pytest.raises(ValueError, match="data_source.synthetic is false"):
-        generate_synthetic_audio(SMALL, {"synthetic": False})
+def test_never_writes_where_raw_audio_is_real_data(tmp_path):
+    """Environments on real recordings run the default pipeline too: the synthetic node gives
+    no partition, and their raw_audio never removes files on save."""
+    partitions, manifest = generate_synthetic_audio(SMALL, {"synthetic": False})
+    assert partitions == {} and len(manifest) == 0
+    for env in ("dcase2021", "toycar2023"):
+        assert parameters(env=env)["data_source"]["synthetic"] is False
+        assert support.conf("catalog_raw.yml", env)["raw_audio"]["overwrite"] is False
+    # saving no partitions into a folder of recordings with that entry leaves them alone
+    recordings = tmp_path / "recordings"
+    recordings.mkdir()
+    (recordings / "kept.wav").write_bytes(b"RIFF")
+    entry = {**support.conf("catalog_raw.yml", "dcase2021")["raw_audio"],
+             "path": str(recordings)}
+    DataCatalog.from_config({"raw_audio": entry}).save("raw_audio", partitions)
+    assert (recordings / "kept.wav").read_bytes() == b"RIFF"
 
 
 def test_partitions_are_lazy():

@@ -34,15 +34,17 @@ def generate_synthetic_audio(
     """The synthetic data set as lazily rendered partitions, and a manifest of how each clip
     was generated (machine type, section, domain, attribute, anomaly kind and severity).
 
-    ``data_source.synthetic`` false marks an environment whose ``raw_audio`` is real data:
-    writing synthetic audio there would mix it into the recordings, so this refuses.
+    ``data_source.synthetic`` false marks an environment whose ``raw_audio`` is real data
+    (conf/dcase2021, conf/toycar2023): writing synthetic audio there would mix it into the
+    recordings, so nothing is generated and no partition is returned (those environments'
+    ``raw_audio`` has ``overwrite: false``, so saving no partitions writes and removes
+    nothing; tests/pipelines/synthetic checks both). That keeps ``kedro run --env <env>`` the
+    whole system in every environment.
     """
     if not data_source.get("synthetic", True):
-        raise ValueError(
-            "data_source.synthetic is false in this environment: raw_audio points at real "
-            "recordings, and the synthetic pipeline would write into that folder. Run it in an "
-            "environment whose raw_audio is the synthetic folder (e.g. the default one)."
-        )
+        logger.info("data_source.synthetic is false: raw_audio holds real recordings, no "
+                    "synthetic audio is written")
+        return {}, clip_manifest([])
     settings = SyntheticSettings.from_parameters(parameters)
     clips = plan_clips(settings)
     logger.info(
