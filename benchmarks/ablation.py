@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from kedro.config import OmegaConfigLoader
 
-from subcluster_adacos_asd import backends, embedding, ensemble, metrics, training
+from subcluster_adacos_asd import backends, embedding, ensemble, feature_table, metrics, training
 
 PROJECT = Path(__file__).resolve().parents[1]
 TRAINING_OPTIONS = ["crop_frames", "statistics_branch", "time_pooling", "frequency_shifts",
@@ -41,8 +41,8 @@ def load_features(root: Path):
     index = pd.read_parquet(latest(root / "02_intermediate/file_index.parquet"))
     log_mel = pd.read_parquet(root / "04_feature/log_mel.parquet", dtype_backend="pyarrow")
     stats = pd.read_parquet(latest(root / "04_feature/feature_stats.parquet"))
-    features = training.standardised_features(log_mel, stats)
-    rows = training.feature_rows(index, log_mel)
+    features = feature_table.standardised_features(log_mel, stats)
+    rows = feature_table.feature_rows(index, log_mel)
     return index, features[rows] if not np.array_equal(rows, np.arange(len(rows))) else features
 
 

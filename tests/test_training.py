@@ -6,31 +6,6 @@ import pandas as pd
 import pytest
 
 from subcluster_adacos_asd import training
-from subcluster_adacos_asd.feature_table import array_to_frame
-
-
-def _stats(mean, std):
-    return pd.DataFrame({"mel": np.arange(len(mean)), "mean": mean, "std": std})
-
-
-def test_standardised_features_use_feature_stats_per_mel_bin():
-    rng = np.random.default_rng(0)
-    values = rng.normal(3.0, 2.0, size=(4, 5, 6)).astype(np.float32)
-    mean, std = rng.normal(size=6), rng.uniform(0.5, 2.0, size=6)
-    frame = array_to_frame([f"f{i}" for i in range(4)], values)
-    # Stats rows in another order still map to their mel bins.
-    stats = _stats(mean, std).iloc[::-1]
-    out = training.standardised_features(frame, stats)
-    np.testing.assert_allclose(out, (values - mean) / std, rtol=1e-5, atol=1e-5)
-    assert out.dtype == np.float32 and out.shape == (4, 5, 6)
-
-
-def test_bad_feature_stats_are_refused():
-    frame = array_to_frame(["a"], np.zeros((1, 2, 3), dtype=np.float32))
-    with pytest.raises(ValueError, match="std"):
-        training.standardised_features(frame, _stats(np.zeros(3), [1.0, 0.0, 1.0]))
-    with pytest.raises(ValueError, match="one row per mel bin"):
-        training.standardised_features(frame, _stats(np.zeros(3), np.ones(3)).iloc[:2].assign(mel=[0, 2]))
 
 
 def _index(rows):
@@ -55,14 +30,6 @@ def test_labels_are_sorted_unique_classes_of_normal_training_files():
     assert list(training.head_labels(index[mask], "sections")) == ["section"]
     with pytest.raises(ValueError, match="f1"):
         training.head_labels(index[mask].assign(attribute_class=["a", "", "b"]), "both")
-
-
-def test_feature_rows_follow_file_ids_and_report_missing_files():
-    index = _index([("b", "train", "normal", "s", "a"), ("a", "train", "normal", "s", "a")])
-    log_mel = pd.DataFrame({"file_id": ["a", "b", "c"]})
-    assert training.feature_rows(index, log_mel).tolist() == [1, 0]
-    with pytest.raises(ValueError, match="zz"):
-        training.feature_rows(index.assign(file_id=["a", "zz"]), log_mel)
 
 
 def test_settings_validate_snapshot_epochs():
@@ -153,36 +120,6 @@ def test_a_few_epochs_separate_the_classes_of_held_out_clips():
     # Snapshots are independent copies, not the same weights twice.
     early = snapshots["epoch_0002"].head("section").centres.numpy()
     assert not np.allclose(early, model.head("section").centres.numpy())
-
-
-def test_frequency_shifts_and_statistics_exchange_are_classes_of_their_own():
-    rng = np.random.default_rng(1)
-    clips = rng.normal(size=(6, 8, 5)).astype(np.float32)
-    shifted = training.shift_mel_bins(clips[0], 2)
-    np.testing.assert_array_equal(shifted[:, 2:], clips[0][:, :-2])
-    np.testing.assert_array_equal(shifted[:, :2], np.repeat(clips[0][:, :1], 2, axis=1))
-    down = training.shift_mel_bins(clips[0], -1)
-    np.testing.assert_array_equal(down[:, :-1], clips[0][:, 1:])
-    swapped = training.exchange_statistics(clips[0], clips[1])
-    np.testing.assert_allclose(swapped.mean(axis=0), clips[1].mean(axis=0), atol=1e-5)
-    np.testing.assert_allclose(swapped.std(axis=0), clips[1].std(axis=0), atol=1e-4)
-
-    augmentation = training.ClassAugmentation((-1, 1), 0.5, statistics_exchange=0.5)
-    assert augmentation.class_names(["a", "b"])[:6] == [
-        "a", "b", "a|shift-1", "b|shift-1", "a|shift+1", "b|shift+1"]
-    assert len(augmentation.class_names(["a", "b"])) == 2 * 3 * 3
-    codes = {"section": np.array([0, 1, 0, 1, 0, 1])}
-    out, labels = augmentation.apply(clips, codes, {"section": 2}, np.random.default_rng(0))
-    vectors = labels["section"]
-    assert vectors.shape == (6, 18)
-    np.testing.assert_allclose(vectors.sum(axis=1), 1.0)
-    for i in range(6):
-        hot = np.flatnonzero(vectors[i])
-        if len(hot) == 1:  # kept (maybe shifted): its own class in its shift block
-            assert hot[0] < 6 and hot[0] % 2 == codes["section"][i]
-        else:  # exchanged: half own class (block 1), half the partner's (block 2)
-            assert vectors[i, hot].tolist() == [0.5, 0.5] and 6 <= hot[0] < 12 <= hot[1]
-    assert np.isclose(vectors[:, 6:].sum(), (vectors[:, 6:] > 0).sum() / 2)  # some exchanged
 
 
 def test_balanced_class_weights_are_sklearns():

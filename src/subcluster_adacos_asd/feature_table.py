@@ -1,7 +1,10 @@
-"""Fixed-size arrays per file <-> a Parquet-friendly DataFrame, without a Python loop per file.
+"""The feature tables: fixed-size arrays per file <-> Parquet-friendly frames, standardisation.
 
 Log-mel spectrograms (files x frames x mels) are stored as one row per file with a
-``fixed_size_list<float32>`` column; reading back flattens the Arrow buffer once.
+``fixed_size_list<float32>`` column; reading back flattens the Arrow buffer once. Every stage
+that feeds a network (train, embed, inference) standardises through :func:`standardised_features`
+and finds a file's row through :func:`feature_rows`; the temporal maxima of eq. 4 are one
+table function for the features pipeline and inference alike (:func:`tmax_table`).
 """
 
 from __future__ import annotations
@@ -51,3 +54,61 @@ def frame_to_array(frame: pd.DataFrame, n_mels: int, column: str = "log_mel") ->
     if flat.size % (n * n_mels):
         raise ValueError(f"Column {column!r} of {n} rows does not split into {n_mels} mel bins")
     return flat.reshape(n, -1, n_mels)
+
+
+def standardised_features(log_mel: pd.DataFrame, feature_stats: pd.DataFrame) -> np.ndarray:
+    """The (files, frames, mels) float32 array of ``log_mel``, standardised per mel bin.
+
+    The number of mel bins is that of ``feature_stats``. The array is standardised in place
+    when ``frame_to_array`` returned a fresh (writable) array, otherwise into one new array, so
+    at most one copy of the data set is made here.
+    """
+    mean, std = (values.astype(np.float32) for values in statistics_arrays(feature_stats))
+    n_mels = len(mean)
+    if not np.all(np.isfinite(std)) or np.any(std <= 0):
+        raise ValueError("feature_stats has non-positive or non-finite std values")
+    features = frame_to_array(log_mel, n_mels)
+    if features.flags.writeable:
+        # A fresh array (Arrow buffers converted without copying come back read-only).
+        features -= mean
+        features /= std
+        return features
+    standardised = np.subtract(features, mean, dtype=np.float32)
+    standardised /= std
+    return standardised
+
+
+def feature_rows(file_index: pd.DataFrame, log_mel: pd.DataFrame) -> np.ndarray:
+    """For each file_index row, its row in ``log_mel`` (the contract keeps the same order)."""
+    log_mel_ids = pd.Index(log_mel["file_id"].astype(str))
+    if not log_mel_ids.is_unique:
+        raise ValueError("log_mel has duplicate file_id values")
+    positions = log_mel_ids.get_indexer(file_index["file_id"].astype(str))
+    missing = file_index["file_id"][positions < 0]
+    if len(missing):
+        raise ValueError(
+            f"{len(missing)} files of file_index have no log_mel row, e.g. {missing.iloc[0]}"
+        )
+    return positions
+
+
+def tmax_table(log_mel: pd.DataFrame, feature_stats: pd.DataFrame) -> pd.DataFrame:
+    """``file_id``, ``tmax_000`` ..: each file's temporal maximum of the standardised log-mel
+    (the valve term, eq. 4), from the raw log-mel table and the training statistics."""
+    from subcluster_adacos_asd.contracts import TMAX_PREFIX, numbered_columns
+    from subcluster_adacos_asd.log_mel import iter_feature_blocks, temporal_maxima
+
+    mean, std = statistics_arrays(feature_stats)
+    maxima = temporal_maxima(iter_feature_blocks(log_mel, len(mean)), len(log_mel), mean, std)
+    table = pd.DataFrame(maxima, columns=numbered_columns(TMAX_PREFIX, len(mean)))
+    table.insert(0, "file_id", log_mel["file_id"].astype(str).to_numpy())
+    return table
+
+
+def statistics_arrays(feature_stats: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The per-mel-bin mean and std (float64) of a ``feature_stats`` table, in bin order."""
+    stats = feature_stats.sort_values("mel")
+    n_mels = len(stats)
+    if n_mels == 0 or not np.array_equal(stats["mel"].to_numpy(), np.arange(n_mels)):
+        raise ValueError(f"feature_stats must have one row per mel bin 0..n-1, got {n_mels} rows")
+    return stats["mean"].to_numpy(np.float64), stats["std"].to_numpy(np.float64)

@@ -421,7 +421,7 @@ def configuration_terms(
     Only files whose machine type uses this configuration's loss variant are embedded: the
     other variant's configurations do not enter their score. Rows follow ``log_mel``'s order.
     """
-    from subcluster_adacos_asd import backends, embedding, training
+    from subcluster_adacos_asd import backends, embedding, feature_table
 
     check_snapshots(configuration, snapshots, fitted)
     variant = parse_configuration_name(configuration).variant
@@ -433,7 +433,7 @@ def configuration_terms(
         return pd.DataFrame({c: pd.Series(dtype=str if c in columns[:2] else float)
                              for c in columns})
     selected = log_mel[wanted.to_numpy()].reset_index(drop=True)
-    features = training.standardised_features(selected, feature_stats)
+    features = feature_table.standardised_features(selected, feature_stats)
     table = embedding.embeddings_table(snapshots, features, selected["file_id"], batch_size)
     terms = backends.configuration_score_terms(fitted, table, rows)
     return terms[columns]
@@ -445,19 +445,14 @@ def temporal_max_terms(
     feature_stats: pd.DataFrame,
     files: pd.DataFrame,
 ) -> pd.DataFrame:
-    """``file_id, tmax_term`` (eq. 4; NaN where not used) from the raw log-mel of the files."""
+    """``file_id, tmax_term`` (eq. 4; NaN where not used) from the raw log-mel of the files,
+    through the features pipeline's own table (``feature_table.tmax_table``)."""
     from subcluster_adacos_asd import backends
-    from subcluster_adacos_asd.log_mel import iter_feature_blocks, temporal_maxima
+    from subcluster_adacos_asd.feature_table import tmax_table
 
     if len(log_mel) == 0:
         return pd.DataFrame({"file_id": pd.Series(dtype=str), "tmax_term": pd.Series(dtype=float)})
-    stats = feature_stats.sort_values("mel")
-    mean = stats["mean"].to_numpy(dtype=np.float64)
-    std = stats["std"].to_numpy(dtype=np.float64)
-    maxima = temporal_maxima(iter_feature_blocks(log_mel, len(mean)), len(log_mel), mean, std)
-    tmax = pd.DataFrame(maxima, columns=[f"{backends.TMAX_PREFIX}{m:03d}" for m in range(len(mean))])
-    tmax.insert(0, "file_id", log_mel["file_id"].astype(str).to_numpy())
-    return backends.tmax_terms(backend, tmax, scored_files(files))
+    return backends.tmax_terms(backend, tmax_table(log_mel, feature_stats), scored_files(files))
 
 
 def score_table(

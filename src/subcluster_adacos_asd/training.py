@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 from keras import ops
 
+from subcluster_adacos_asd.augmentation import ClassAugmentation, random_crops
 from subcluster_adacos_asd.contracts import (
     ATTRIBUTE_HEAD,
     HEAD_COLUMNS,
     SECTION_HEAD,
     VARIANT_HEADS,
 )
-from subcluster_adacos_asd.feature_table import frame_to_array
 from subcluster_adacos_asd.layers import SCALE_UPDATES, EmbeddingModel, Mixup, SubclusterAdaCos
 from subcluster_adacos_asd.resnet import build_embedder
 from subcluster_adacos_asd.settings_base import Settings
@@ -127,46 +127,6 @@ class TrainingSettings(Settings):
 # --- features and labels -------------------------------------------------------------------
 
 
-def standardised_features(log_mel: pd.DataFrame, feature_stats: pd.DataFrame) -> np.ndarray:
-    """The (files, frames, mels) float32 array of ``log_mel``, standardised per mel bin.
-
-    The number of mel bins is that of ``feature_stats``. The array is standardised in place
-    when ``frame_to_array`` returned a fresh (writable) array, otherwise into one new array, so
-    at most one copy of the data set is made here.
-    """
-    stats = feature_stats.sort_values("mel")
-    n_mels = len(stats)
-    if n_mels == 0 or not np.array_equal(stats["mel"].to_numpy(), np.arange(n_mels)):
-        raise ValueError(f"feature_stats must have one row per mel bin 0..n-1, got {n_mels} rows")
-    mean = stats["mean"].to_numpy(dtype=np.float32)
-    std = stats["std"].to_numpy(dtype=np.float32)
-    if not np.all(np.isfinite(std)) or np.any(std <= 0):
-        raise ValueError("feature_stats has non-positive or non-finite std values")
-    features = frame_to_array(log_mel, n_mels)
-    if features.flags.writeable:
-        # A fresh array (Arrow buffers converted without copying come back read-only).
-        features -= mean
-        features /= std
-        return features
-    standardised = np.subtract(features, mean, dtype=np.float32)
-    standardised /= std
-    return standardised
-
-
-def feature_rows(file_index: pd.DataFrame, log_mel: pd.DataFrame) -> np.ndarray:
-    """For each file_index row, its row in ``log_mel`` (the contract keeps the same order)."""
-    log_mel_ids = pd.Index(log_mel["file_id"].astype(str))
-    if not log_mel_ids.is_unique:
-        raise ValueError("log_mel has duplicate file_id values")
-    positions = log_mel_ids.get_indexer(file_index["file_id"].astype(str))
-    missing = file_index["file_id"][positions < 0]
-    if len(missing):
-        raise ValueError(
-            f"{len(missing)} files of file_index have no log_mel row, e.g. {missing.iloc[0]}"
-        )
-    return positions
-
-
 def training_mask(file_index: pd.DataFrame) -> np.ndarray:
     """The rows the networks learn from: all normal training files."""
     return ((file_index["split"] == "train") & (file_index["label"] == "normal")).to_numpy()
@@ -212,100 +172,6 @@ def warn_single_class_heads(labels: dict, augmentation: ClassAugmentation) -> No
                 "(training.frequency_shifts, training.statistics_exchange)",
                 head, names[0], HEAD_COLUMNS[head],
             )
-
-
-# --- self-supervised extra classes ------------------------------------------------------------
-
-
-def shift_mel_bins(clip: np.ndarray, shift: int) -> np.ndarray:
-    """A (frames, mels) clip moved ``shift`` mel bins up (negative: down); the bins that come
-    free repeat the edge bin. About a 1-3 % pitch shift per bin in the upper mel range: the
-    self-supervised classes of Giri et al. (DCASE 2020), on the log-mel."""
-    out = np.empty_like(clip)
-    if shift > 0:
-        out[:, shift:] = clip[:, :-shift]
-        out[:, :shift] = clip[:, :1]
-    else:
-        out[:, :shift] = clip[:, -shift:]
-        out[:, shift:] = clip[:, -1:]
-    return out
-
-
-def exchange_statistics(clip: np.ndarray, other: np.ndarray) -> np.ndarray:
-    """``clip`` with each mel bin's temporal mean and standard deviation replaced by
-    ``other``'s (statistics exchange, Wilkinghoff 2024): its temporal structure, the other
-    clip's spectral envelope."""
-    mean, std = clip.mean(axis=0), clip.std(axis=0)
-    return (clip - mean) / (std + 1e-6) * other.std(axis=0) + other.mean(axis=0)
-
-
-@dataclass(frozen=True)
-class ClassAugmentation:
-    """Self-supervised classes: every class c gets a copy per frequency shift, and, with
-    statistics exchange, two more blocks. Class index ``b * (C * n_shifts) + s * C + c``: block
-    b 0 = the clip as it is (with shift s), 1 = the content of an exchanged clip, 2 = the
-    statistics of it; an exchanged clip's label is 0.5 at its own class in block 1 and 0.5 at
-    the other clip's class in block 2 (Wilkinghoff 2024). Index c < C is the plain class, so
-    the backends find the learned centres of every real class under its own name."""
-
-    frequency_shifts: tuple[int, ...] = ()
-    shift_probability: float = 0.5
-    statistics_exchange: float = 0.0
-
-    @property
-    def shifts(self) -> int:
-        return 1 + len(self.frequency_shifts)
-
-    @property
-    def blocks(self) -> int:
-        return 3 if self.statistics_exchange > 0 else 1
-
-    def class_names(self, names: list[str]) -> list[str]:
-        shifted = [f"{n}|shift{s:+d}" for s in self.frequency_shifts for n in names]
-        plain = [*names, *shifted]
-        if self.blocks == 1:
-            return plain
-        return [*plain, *[f"{n}|exchanged" for n in plain], *[f"{n}|statistics" for n in plain]]
-
-    def apply(self, clips: np.ndarray, codes: dict[str, np.ndarray], sizes: dict[str, int],
-              rng: np.random.Generator) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Augmented ``clips`` (batch, frames, mels) and per head the (batch, classes) label
-        vectors; ``sizes`` are the heads' plain class counts."""
-        batch = len(clips)
-        shift = np.zeros(batch, dtype=np.int64)
-        if self.frequency_shifts:
-            chosen = rng.random(batch) < self.shift_probability
-            shift[chosen] = rng.integers(1, self.shifts, int(chosen.sum()))
-            clips = clips.copy()
-            for i in np.flatnonzero(chosen):
-                clips[i] = shift_mel_bins(clips[i], self.frequency_shifts[shift[i] - 1])
-        labels = {}
-        exchanged = np.zeros(batch, dtype=bool)
-        partner = np.arange(batch)
-        if self.blocks == 3:
-            exchanged = rng.random(batch) < self.statistics_exchange
-            partner = rng.permutation(batch)
-            exchanged &= partner != np.arange(batch)
-            originals = clips.copy() if exchanged.any() else clips
-            for i in np.flatnonzero(exchanged):
-                clips[i] = exchange_statistics(originals[i], originals[partner[i]])
-        for head, head_codes in codes.items():
-            width = sizes[head] * self.shifts
-            index = head_codes + shift * sizes[head]
-            vectors = np.zeros((batch, width * self.blocks), dtype=np.float32)
-            kept = ~exchanged
-            vectors[np.flatnonzero(kept), index[kept]] = 1.0
-            rows = np.flatnonzero(exchanged)
-            vectors[rows, width + index[rows]] += 0.5
-            vectors[rows, 2 * width + index[partner[rows]]] += 0.5
-            labels[head] = vectors
-        return clips, labels
-
-
-def random_crops(clips: np.ndarray, frames: int, rng: np.random.Generator) -> np.ndarray:
-    """One random window of ``frames`` consecutive frames of each clip."""
-    starts = rng.integers(0, clips.shape[1] - frames + 1, len(clips))
-    return np.stack([clip[s : s + frames] for clip, s in zip(clips, starts, strict=True)])
 
 
 class TrainingBatches(keras.utils.PyDataset):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from subcluster_adacos_asd import embedding, training
+from subcluster_adacos_asd import embedding, feature_table
 
 
 def embed_files(
@@ -16,8 +16,8 @@ def embed_files(
     training_parameters: dict,
 ) -> pd.DataFrame:
     """The embedding of every file of ``file_index`` (in its order) by every snapshot."""
-    features = training.standardised_features(log_mel, feature_stats)
-    rows = training.feature_rows(file_index, log_mel)
+    features = feature_table.standardised_features(log_mel, feature_stats)
+    rows = feature_table.feature_rows(file_index, log_mel)
     if not np.array_equal(rows, np.arange(len(features))):
         features = features[rows]  # a reordered copy, only when log_mel is not in file_index order
     batch_size = int(training_parameters.get("embed_batch_size", 128))

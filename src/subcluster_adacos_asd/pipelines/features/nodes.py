@@ -15,13 +15,12 @@ import numpy as np
 import pandas as pd
 
 from subcluster_adacos_asd.dcase_names import check_training_coverage, index_files
-from subcluster_adacos_asd.feature_table import array_to_frame
+from subcluster_adacos_asd.feature_table import array_to_frame, tmax_table
 from subcluster_adacos_asd.log_mel import (
     LogMelSettings,
     extract_log_mels,
     iter_feature_blocks,
     standardisation_statistics,
-    temporal_maxima,
 )
 
 
@@ -95,11 +94,6 @@ def compute_tmax_features(
 ) -> pd.DataFrame:
     """Temporal maximum of the standardised log-mel of every file (the valve term, eq. 4)."""
     n_mels = int(parameters["n_mels"])
-    stats = feature_stats.sort_values("mel")
-    mean = stats["mean"].to_numpy(dtype=np.float64)
-    std = stats["std"].to_numpy(dtype=np.float64)
-    if len(mean) != n_mels:
-        raise ValueError(f"feature_stats has {len(mean)} mel bins, parameters say {n_mels}")
-    maxima = temporal_maxima(iter_feature_blocks(log_mel, n_mels), len(log_mel), mean, std)
-    columns = {f"tmax_{m:03d}": maxima[:, m] for m in range(n_mels)}
-    return pd.DataFrame({"file_id": log_mel["file_id"].astype(str).to_numpy(), **columns})
+    if len(feature_stats) != n_mels:
+        raise ValueError(f"feature_stats has {len(feature_stats)} mel bins, parameters say {n_mels}")
+    return tmax_table(log_mel, feature_stats)

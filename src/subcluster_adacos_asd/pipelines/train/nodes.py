@@ -6,7 +6,7 @@ import logging
 
 import pandas as pd
 
-from subcluster_adacos_asd import training
+from subcluster_adacos_asd import feature_table, training
 
 logger = logging.getLogger(__name__)
 
@@ -27,8 +27,8 @@ def train_model(
     per namespaced node by the pipeline.
     """
     settings = training.TrainingSettings.from_parameters(training_parameters)
-    features = training.standardised_features(log_mel, feature_stats)
-    rows = training.feature_rows(file_index, log_mel)
+    features = feature_table.standardised_features(log_mel, feature_stats)
+    rows = feature_table.feature_rows(file_index, log_mel)
     mask = training.training_mask(file_index)
     labels = training.head_labels(file_index[mask], variant)
     snapshots, history = training.train_subcluster_adacos(
