@@ -85,7 +85,9 @@ def parameters(n_frames: int = 32, n_mels: int = 32, epochs: int = 2,
                      "n_mels": n_mels, "n_jobs": 1},
         "training": {**conf("parameters_train.yml")["training"], "epochs": epochs,
                      "snapshot_epochs": list(range(1, epochs + 1)), "batch_size": 16,
-                     "embedding_dim": embedding_dim, "embed_batch_size": 32, "seed": 0},
+                     "embedding_dim": embedding_dim, "embed_batch_size": 32, "seed": 0,
+                     # whole 1 s clips as "crops": the any-length network still embeds them
+                     "crop_frames": n_frames},
         "score": score,
         "inference": {**conf("parameters_inference.yml")["inference"], "n_jobs": 1},
     }

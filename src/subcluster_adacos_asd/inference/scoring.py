@@ -1,0 +1,188 @@
+"""The trained system applied to the new files' features: terms, scores, decisions, summary.
+
+Everything is computed by the functions the ``score`` pipeline uses (embedding.py,
+backends.py, ensemble.py), so a file scored here gets the score that pipeline gave it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from subcluster_adacos_asd.configurations import parse_configuration_name
+from subcluster_adacos_asd.contracts import TERM_COLUMNS
+from subcluster_adacos_asd.inference.files import (
+    OUTPUT_COLUMNS,
+    STATUS_ERROR,
+    STATUS_SCORED,
+    scored_files,
+)
+
+if TYPE_CHECKING:
+    from subcluster_adacos_asd.backends import SnapshotBackends, TmaxBackend
+
+logger = logging.getLogger(__name__)
+
+
+def check_snapshots(configuration: str, snapshots: Mapping, fitted: Mapping) -> None:
+    """Snapshots and fitted backends must be of the same training run: the same snapshot
+    names, and each snapshot the very network the GMMs were fitted on (its fingerprint), so a
+    configuration retrained after ``score`` cannot be paired with the old backends."""
+    from subcluster_adacos_asd.embedding import snapshot_fingerprint
+
+    fix = (f"rerun embed and score after training (kedro run --pipelines=embed,score "
+           f"--namespaces={configuration}), or load matching versions with --load-versions.")
+    if set(snapshots) != set(fitted):
+        raise ValueError(
+            f"{configuration}: the model snapshots {sorted(snapshots)} and the fitted backends "
+            f"{sorted(fitted)} do not match; {fix}"
+        )
+    for name in sorted(snapshots):
+        recorded = getattr(fitted[name], "snapshot_fingerprint", "")
+        if recorded and recorded != snapshot_fingerprint(snapshots[name]):
+            raise ValueError(
+                f"{configuration}: snapshot {name} is not the network its backends were fitted "
+                f"on (fingerprint {snapshot_fingerprint(snapshots[name])}, backends fitted on "
+                f"{recorded}): it was retrained after the score pipeline ran; {fix}"
+            )
+
+
+def configuration_terms(
+    configuration: str,
+    snapshots: Mapping,
+    fitted: Mapping[str, SnapshotBackends],
+    log_mel: pd.DataFrame,
+    feature_stats: pd.DataFrame,
+    files: pd.DataFrame,
+    variant_choice: Mapping[str, str],
+    batch_size: int = 128,
+) -> pd.DataFrame:
+    """``file_id, snapshot, section_term, attribute_term, target_term`` of one configuration.
+
+    Only files whose machine type uses this configuration's loss variant are embedded: the
+    other variant's configurations do not enter their score. Rows follow ``log_mel``'s order.
+    """
+    from subcluster_adacos_asd import backends, embedding, feature_table
+
+    check_snapshots(configuration, snapshots, fitted)
+    variant = parse_configuration_name(configuration).variant
+    rows = scored_files(files)
+    chosen = {m for m, v in variant_choice.items() if v == variant}
+    wanted = log_mel["file_id"].isin(rows.loc[rows["machine_type"].isin(chosen), "file_id"])
+    columns = ["file_id", "snapshot", *TERM_COLUMNS]
+    if not wanted.any():
+        return pd.DataFrame({c: pd.Series(dtype=str if c in columns[:2] else float)
+                             for c in columns})
+    selected = log_mel[wanted.to_numpy()].reset_index(drop=True)
+    features = feature_table.standardised_features(selected, feature_stats)
+    table = embedding.embeddings_table(snapshots, features, selected["file_id"], batch_size)
+    terms = backends.configuration_score_terms(fitted, table, rows)
+    return terms[columns]
+
+
+def temporal_max_terms(
+    backend: TmaxBackend,
+    log_mel: pd.DataFrame,
+    feature_stats: pd.DataFrame,
+    files: pd.DataFrame,
+) -> pd.DataFrame:
+    """``file_id, tmax_term`` (eq. 4; NaN where not used) from the raw log-mel of the files,
+    through the features pipeline's own table (``feature_table.tmax_table``)."""
+    from subcluster_adacos_asd import backends
+    from subcluster_adacos_asd.feature_table import tmax_table
+
+    if len(log_mel) == 0:
+        return pd.DataFrame({"file_id": pd.Series(dtype=str), "tmax_term": pd.Series(dtype=float)})
+    return backends.tmax_terms(backend, tmax_table(log_mel, feature_stats), scored_files(files))
+
+
+def score_table(
+    files: pd.DataFrame,
+    terms_by_configuration: Mapping[str, pd.DataFrame],
+    tmax_terms: pd.DataFrame,
+    variant_choice: Mapping[str, str],
+    thresholds: pd.DataFrame,
+    normalisation: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """``inference_scores``: one row per input file (:data:`OUTPUT_COLUMNS`), error rows included.
+
+    The scored files get the ``anomaly_scores`` computation of the ``score`` pipeline: terms
+    normalised with the saved ``score_normalisation`` statistics and summed over the snapshots
+    and configurations of each machine type's chosen loss variant (:func:`ensemble.sum_members`),
+    the score (:func:`ensemble.variant_scores`) and the decision against the saved thresholds
+    (:func:`ensemble.apply_thresholds`).
+    """
+    from subcluster_adacos_asd import ensemble
+
+    rows = scored_files(files)
+    decided = pd.DataFrame(columns=ensemble.ANOMALY_SCORE_COLUMNS)
+    if len(rows):
+        by_variant: dict[str, dict[str, pd.DataFrame]] = {}
+        for name, terms in terms_by_configuration.items():
+            if len(terms):
+                by_variant.setdefault(parse_configuration_name(name).variant, {})[name] = terms
+        sums = pd.concat([ensemble.sum_members(group, normalisation, rows)
+                          for group in by_variant.values()],
+                         ignore_index=True) if by_variant else None
+        if sums is None:
+            raise ValueError("No configuration scored any file: the trained configurations do "
+                             f"not include the chosen variants {dict(variant_choice)}")
+        scores = ensemble.variant_scores(sums, rows, tmax_terms, normalisation)
+        decided = ensemble.apply_thresholds(scores, variant_choice, thresholds)
+    result = files.merge(
+        decided.drop(columns=["machine_type", "section", "domain", "split", "label"]),
+        on="file_id", how="left", validate="one_to_one",
+    )
+    result = result.rename(columns={"path": "file"})
+    result["decision"] = result["decision"].astype("Int64")
+    for column in ("score", "threshold", "threshold_score", *TERM_COLUMNS, "tmax_term"):
+        result[column] = result[column].astype(float)
+    result["reason"] = result["reason"].fillna("")
+    return result[list(OUTPUT_COLUMNS)].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------
+# the summary
+
+
+def summary(table: pd.DataFrame, input_path=None) -> dict:
+    """Counts of the run (files, scored, errors, anomalous, normal) and every error's reason."""
+    scored = table[table["status"] == STATUS_SCORED]
+    errors = table[table["status"] == STATUS_ERROR]
+    result = {
+        "input_path": list(input_path) if isinstance(input_path, tuple) else input_path,
+        "files": int(len(table)),
+        "scored": int(len(scored)),
+        "errors": int(len(errors)),
+        "anomalous": int((scored["decision"] == 1).sum()),
+        "normal": int((scored["decision"] == 0).sum()),
+        "per_machine_type": {
+            str(machine): {"scored": int((group["status"] == STATUS_SCORED).sum()),
+                           "anomalous": int((group["decision"] == 1).sum())}
+            for machine, group in table.dropna(subset=["machine_type"]).groupby("machine_type")
+        },
+        "error_files": [
+            {"file": str(f), "reason": str(r)} for f, r in zip(errors["file"], errors["reason"])
+        ],
+    }
+    return result
+
+
+def log_summary(result: Mapping, shown: int = 20) -> None:
+    """The run's last word: counts, and each error's reason (a warning when there are errors)."""
+    logger.info(
+        "Inference: %d files, %d scored (%d anomalous, %d normal), %d errors",
+        result["files"], result["scored"], result["anomalous"], result["normal"],
+        result["errors"],
+    )
+    if result["errors"]:
+        listed = result["error_files"][:shown]
+        more = len(result["error_files"]) - len(listed)
+        lines = "\n  ".join(e["reason"] for e in listed)
+        logger.warning(
+            "%d of %d files were NOT scored (status = error in inference_scores):\n  %s%s",
+            result["errors"], result["files"], lines, f"\n  ... and {more} more" if more else "",
+        )
