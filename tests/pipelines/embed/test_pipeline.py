@@ -15,7 +15,7 @@ from subcluster_adacos_asd.embedding import snapshot_fingerprint
 from subcluster_adacos_asd.feature_table import array_to_frame
 from subcluster_adacos_asd.pipelines.embed.pipeline import create_pipeline as create_embed
 from subcluster_adacos_asd.pipelines.train.pipeline import create_pipeline as create_train
-from tests.support import catalog_config
+from tests.support import add_parameters, catalog_config
 
 FRAMES, MELS = 64, 64
 CONFIGURATIONS = [TrainingConfiguration(2, "both"), TrainingConfiguration(1, "sections")]
@@ -57,7 +57,7 @@ def _catalog(tmp_path: Path) -> DataCatalog:
     catalog["file_index"] = MemoryDataset(index)
     catalog["log_mel"] = MemoryDataset(log_mel)
     catalog["feature_stats"] = MemoryDataset(stats)
-    catalog["params:training"] = MemoryDataset({
+    add_parameters(catalog, "training", {
         "epochs": 2, "snapshot_epochs": [1, 2], "batch_size": 16, "learning_rate": 0.001,
         "seed": 0, "embedding_dim": 16, "l2_weight_decay": 1.0e-5, "embed_batch_size": 32})
     return catalog

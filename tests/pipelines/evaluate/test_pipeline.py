@@ -11,7 +11,7 @@ from subcluster_adacos_asd.pipelines.evaluate.pipeline import create_pipeline as
 from subcluster_adacos_asd.pipelines.score.pipeline import create_pipeline as score
 from tests.pipelines.score.fakes import CONFIGURATIONS, make_baseline_scores
 from tests.pipelines.score.test_pipeline import parameters, score_inputs
-from tests.support import catalog_config, run
+from tests.support import catalog_config, parameter_inputs, run
 
 TABLES = ["table_overview", "table_2_systems", "table_3_distributions", "table_4_losses"]
 OUTPUTS = ["metrics", "metrics_per_section", "metrics_summary", "roc_curves",
@@ -22,7 +22,7 @@ OUTPUTS = ["metrics", "metrics_per_section", "metrics_summary", "roc_curves",
 def evaluated(tmp_path_factory):
     inputs = score_inputs()
     inputs["baseline_scores"] = make_baseline_scores(inputs["file_index"])
-    inputs["params:evaluate"] = parameters("evaluate")["evaluate"]
+    inputs.update(parameter_inputs("evaluate", parameters("evaluate")["evaluate"]))
     folder = tmp_path_factory.mktemp("submission")
     submission = PartitionedDataset(
         path=str(folder), filename_suffix=".csv",
@@ -92,4 +92,7 @@ def test_catalog_entries_of_evaluate_outputs():
     assert type(catalog.get("roc_curves")).__name__ == "AtomicDataset"
     assert config["roc_curves"]["dataset"]["type"] == "matplotlib.MatplotlibDataset"
     assert evaluate().inputs() == {"system_scores", "baseline_scores", "anomaly_scores",
-                                   "file_index", "params:evaluate"}
+                                   "file_index", "params:evaluate",
+                                   *[f"params:evaluate.{k}" for k in (
+                                       "max_fpr", "roc_systems", "summary_systems",
+                                       "histogram_bins")]}

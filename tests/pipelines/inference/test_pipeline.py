@@ -165,7 +165,8 @@ def test_pipeline_reads_the_trained_system_and_parameters_only():
     configurations = [TrainingConfiguration(1, "both"), TrainingConfiguration(4, "sections")]
     pipeline = create_pipeline(configurations)
     assert pipeline.inputs() == {
-        "params:inference", "params:features", "params:training", "feature_stats",
+        "params:inference", "params:features", "params:training.embed_batch_size",
+        "feature_stats",
         "tmax_backend", "variant_choice", "thresholds", "score_normalisation",
         "sc01_both.model_snapshots", "sc01_both.backends",
         "sc04_sections.model_snapshots", "sc04_sections.backends"}

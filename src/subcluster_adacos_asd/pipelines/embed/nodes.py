@@ -13,17 +13,12 @@ def embed_files(
     file_index: pd.DataFrame,
     log_mel: pd.DataFrame,
     feature_stats: pd.DataFrame,
-    training_parameters: dict,
+    batch_size: int,
 ) -> pd.DataFrame:
     """The embedding of every file of ``file_index`` (in its order) by every snapshot."""
     features = feature_table.standardised_features(log_mel, feature_stats)
     rows = feature_table.feature_rows(file_index, log_mel)
     if not np.array_equal(rows, np.arange(len(features))):
         features = features[rows]  # a reordered copy, only when log_mel is not in file_index order
-    batch_size = int(training_parameters.get("embed_batch_size", 128))
-    return embedding.embeddings_table(model_snapshots, features, file_index["file_id"], batch_size)
-
-
-def extract_centres(model_snapshots: dict) -> pd.DataFrame:
-    """The learned sub-cluster centres of every head and snapshot (for the GMM backends)."""
-    return embedding.centres_table(model_snapshots)
+    return embedding.embeddings_table(model_snapshots, features, file_index["file_id"],
+                                      int(batch_size))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from kedro.pipeline import Node, Pipeline
 
 from subcluster_adacos_asd.configurations import TrainingConfiguration
-from subcluster_adacos_asd.pipelines.embed.nodes import embed_files, extract_centres
+from subcluster_adacos_asd.embedding import centres_table
+from subcluster_adacos_asd.pipelines.embed.nodes import embed_files
 
 SHARED_INPUTS = {"file_index", "log_mel", "feature_stats"}
 
@@ -19,12 +20,12 @@ def create_pipeline(configurations: list[TrainingConfiguration], **kwargs) -> Pi
                     Node(
                         embed_files,
                         inputs=["model_snapshots", "file_index", "log_mel", "feature_stats",
-                                "params:training"],
+                                "params:training.embed_batch_size"],
                         outputs="embeddings",
                         name="embed_files",
                     ),
                     Node(
-                        extract_centres,
+                        centres_table,
                         inputs="model_snapshots",
                         outputs="centres",
                         name="extract_centres",
@@ -32,7 +33,7 @@ def create_pipeline(configurations: list[TrainingConfiguration], **kwargs) -> Pi
                 ],
                 namespace=configuration.name,
                 inputs=SHARED_INPUTS,
-                parameters={"params:training"},
+                parameters={"params:training.embed_batch_size"},
             )
         )
     return sum(pipelines, Pipeline([]))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pandas as pd
-from matplotlib.figure import Figure
 
 from subcluster_adacos_asd import metrics, reporting
 
@@ -27,12 +26,6 @@ def combine_system_scores(system_scores: pd.DataFrame, baseline_scores: pd.DataF
     combined = pd.concat([system_scores[columns], baseline_scores[columns]], ignore_index=True)
     combined["decision"] = combined["decision"].astype("Int64")
     return combined
-
-
-def compute_section_metrics(all_scores: pd.DataFrame, file_index: pd.DataFrame,
-                            parameters: dict) -> pd.DataFrame:
-    """AUC, pAUC, precision, recall, F1 per system, machine type, section and domain."""
-    return metrics.section_metrics(all_scores, file_index, parameters["max_fpr"])
 
 
 def summarise_metrics(per_section: pd.DataFrame, parameters: dict
@@ -98,25 +91,3 @@ def build_tables(per_section: pd.DataFrame, summary: pd.DataFrame, parameters: d
             table4, "Harmonic means per loss variant (paper Table 4)", caption(table4_systems)),
         table4,
     )
-
-
-def plot_roc_curves(all_scores: pd.DataFrame, file_index: pd.DataFrame, parameters: dict
-                    ) -> dict[str, Figure]:
-    """ROC curves per machine type (grid of domains x sections), one curve per system."""
-    return reporting.roc_curve_figures(all_scores, file_index, parameters["roc_systems"])
-
-
-def plot_harmonic_means(summary: pd.DataFrame, parameters: dict) -> Figure:
-    """Bar chart of harmonic-mean AUC/pAUC per machine type and system."""
-    return reporting.harmonic_mean_figure(summary, parameters["summary_systems"])
-
-
-def plot_score_histograms(anomaly_scores: pd.DataFrame, parameters: dict) -> dict[str, Figure]:
-    """Score histograms of the proposed system with its decision thresholds."""
-    return reporting.score_histogram_figures(anomaly_scores, parameters["histogram_bins"])
-
-
-def write_submission(anomaly_scores: pd.DataFrame, file_index: pd.DataFrame
-                     ) -> dict[str, pd.DataFrame]:
-    """DCASE 2021 submission CSVs of the proposed system, one partition per file."""
-    return reporting.submission_files(anomaly_scores, file_index)

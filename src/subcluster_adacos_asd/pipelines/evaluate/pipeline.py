@@ -3,16 +3,15 @@ DCASE submission files of the proposed system."""
 
 from kedro.pipeline import Pipeline, node
 
-from .nodes import (
-    build_tables,
-    combine_system_scores,
-    compute_section_metrics,
-    plot_harmonic_means,
-    plot_roc_curves,
-    plot_score_histograms,
-    summarise_metrics,
-    write_submission,
+from subcluster_adacos_asd.metrics import section_metrics
+from subcluster_adacos_asd.reporting import (
+    harmonic_mean_figure,
+    roc_curve_figures,
+    score_histogram_figures,
+    submission_files,
 )
+
+from .nodes import build_tables, combine_system_scores, summarise_metrics
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -25,8 +24,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="combine_system_scores",
             ),
             node(
-                compute_section_metrics,
-                ["all_system_scores", "file_index", "params:evaluate"],
+                section_metrics,
+                ["all_system_scores", "file_index", "params:evaluate.max_fpr"],
                 "metrics_per_section",
                 name="compute_section_metrics",
             ),
@@ -48,25 +47,25 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="build_tables",
             ),
             node(
-                plot_roc_curves,
-                ["all_system_scores", "file_index", "params:evaluate"],
+                roc_curve_figures,
+                ["all_system_scores", "file_index", "params:evaluate.roc_systems"],
                 "roc_curves",
                 name="plot_roc_curves",
             ),
             node(
-                plot_harmonic_means,
-                ["metrics_summary", "params:evaluate"],
+                harmonic_mean_figure,
+                ["metrics_summary", "params:evaluate.summary_systems"],
                 "harmonic_means_figure",
                 name="plot_harmonic_means",
             ),
             node(
-                plot_score_histograms,
-                ["anomaly_scores", "params:evaluate"],
+                score_histogram_figures,
+                ["anomaly_scores", "params:evaluate.histogram_bins"],
                 "score_histograms",
                 name="plot_score_histograms",
             ),
             node(
-                write_submission,
+                submission_files,
                 ["anomaly_scores", "file_index"],
                 "submission",
                 name="write_submission",

@@ -11,7 +11,6 @@ import logging
 import pandas as pd
 
 from subcluster_adacos_asd import inference
-from subcluster_adacos_asd.backends import TmaxBackend
 
 logger = logging.getLogger(__name__)
 
@@ -46,25 +45,15 @@ def compute_inference_terms(
     feature_stats: pd.DataFrame,
     files: pd.DataFrame,
     variant_choice: dict[str, str],
-    training_parameters: dict,
+    batch_size: int,
     *,
     configuration: str,
 ) -> pd.DataFrame:
     """One configuration's score terms of the files whose machine type uses its loss variant."""
     return inference.configuration_terms(
         configuration, model_snapshots, fitted_backends, log_mel, feature_stats, files,
-        variant_choice, int(training_parameters.get("embed_batch_size", 128)),
+        variant_choice, int(batch_size),
     )
-
-
-def compute_inference_tmax_terms(
-    tmax_backend: TmaxBackend,
-    log_mel: pd.DataFrame,
-    feature_stats: pd.DataFrame,
-    files: pd.DataFrame,
-) -> pd.DataFrame:
-    """The temporal-max term (eq. 4) of the files, from the saved Gaussians."""
-    return inference.temporal_max_terms(tmax_backend, log_mel, feature_stats, files)
 
 
 def score_inference_files(

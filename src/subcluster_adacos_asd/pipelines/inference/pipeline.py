@@ -14,9 +14,9 @@ from functools import partial, update_wrapper
 from kedro.pipeline import Pipeline, node
 
 from subcluster_adacos_asd.configurations import TrainingConfiguration
+from subcluster_adacos_asd.inference import temporal_max_terms
 from subcluster_adacos_asd.pipelines.inference.nodes import (
     compute_inference_terms,
-    compute_inference_tmax_terms,
     extract_inference_log_mel,
     list_inference_files,
     score_inference_files,
@@ -37,14 +37,14 @@ def configuration_pipeline(configuration: TrainingConfiguration) -> Pipeline:
             node(
                 _bound(compute_inference_terms, configuration=configuration.name),
                 ["model_snapshots", "backends", "inference_log_mel", "feature_stats",
-                 "inference_checked_files", "variant_choice", "params:training"],
+                 "inference_checked_files", "variant_choice", "params:training.embed_batch_size"],
                 "inference_terms",
                 name="compute_inference_terms",
             )
         ],
         namespace=configuration.name,
         inputs=SHARED_INPUTS,
-        parameters={"params:training"},
+        parameters={"params:training.embed_batch_size"},
     )
 
 
@@ -86,7 +86,7 @@ def create_pipeline(configurations: list[TrainingConfiguration], **kwargs) -> Pi
                     name="extract_inference_log_mel",
                 ),
                 node(
-                    compute_inference_tmax_terms,
+                    temporal_max_terms,
                     ["tmax_backend", "inference_log_mel", "feature_stats",
                      "inference_checked_files"],
                     "inference_tmax_terms",
