@@ -57,14 +57,12 @@ def main() -> None:
         f"{len(index)} clips; autoencoder {ae['epochs']} epochs; MobileNetV2 {mnv2['epochs']} "
         f"epochs, hops {mnv2['train_hop_frames']}/{mnv2['test_hop_frames']}"
     )
-    for system, fit, settings in (
-        ("autoencoder", baselines.fit_autoencoders, ae),
-        ("mobilenetv2", baselines.fit_mobilenetv2s, mnv2),
-    ):
+    for system, baseline in baselines.SYSTEMS.items():
+        settings = baseline.settings(parameters[system], f"params:baselines.{system}")
         start = time.perf_counter(), time.process_time()
-        models = fit(index, log_mel, 128, settings)
+        models = baseline.fit(index, log_mel, 128, settings)
         trained = time.perf_counter(), time.process_time()
-        baselines.score_baseline(system, models, index, log_mel, 128, settings)
+        baseline.score(models, index, log_mel, 128, settings)
         scored = time.perf_counter(), time.process_time()
         print(
             f"{system}: train {trained[0] - start[0]:.1f} s (CPU {trained[1] - start[1]:.1f} s), "

@@ -286,3 +286,38 @@ def test_n_mels_of_reads_one_row_per_mel_bin():
     assert baselines.n_mels_of(stats) == 64
     with pytest.raises(ValueError, match="one row per mel bin"):
         baselines.n_mels_of(stats.iloc[1:])
+
+
+# ----------------------------------------------------------------------- settings and interface
+@pytest.mark.parametrize(
+    "system, settings_type, typo",
+    [
+        ("autoencoder", baselines.AutoencoderSettings, "hop_frame"),
+        ("mobilenetv2", baselines.MobileNetV2Settings, "test_hop_frame"),
+    ],
+)
+def test_baseline_settings_reject_an_unknown_key_naming_the_known_ones(system, settings_type,
+                                                                        typo):
+    what = f"params:baselines.{system}"
+    known = rf"{what} has unknown keys \['{typo}'\]; known: \[.*'seed'"
+    with pytest.raises(ValueError, match=known):
+        settings_type.from_parameters({"epochs": 1, typo: 4}, what)
+    # The systems read their parameters the same way, from a mapping or as settings.
+    with pytest.raises(ValueError, match=rf"unknown keys \['{typo}'\]"):
+        baselines.SYSTEMS[system].settings({typo: 4})
+    settings = baselines.SYSTEMS[system].settings({"epochs": 3})
+    assert isinstance(settings, settings_type) and settings.epochs == 3
+    assert baselines.SYSTEMS[system].settings(settings) is settings
+
+
+def test_mobilenetv2_settings_reject_an_unknown_score_formula():
+    with pytest.raises(ValueError, match="Unknown score formula 'softmax'"):
+        baselines.MobileNetV2Settings.from_parameters({"score_formula": "softmax"})
+
+
+def test_every_system_is_a_baseline_under_its_own_name():
+    assert list(baselines.SYSTEMS) == ["autoencoder", "mobilenetv2"]
+    for name, system in baselines.SYSTEMS.items():
+        assert isinstance(system, baselines.Baseline) and system.name == name
+    with pytest.raises(ValueError, match=r"Unknown baseline 'vae'; expected one of \('autoe"):
+        baselines.baseline("vae")

@@ -240,3 +240,26 @@ def test_mobilenetv2_skips_groups_of_one_section_and_scores_none_of_their_files(
     )
     assert scores.empty and thresholds.empty
     assert list(scores.columns) == ["file_id", "system", "score", "decision"]
+
+
+@pytest.mark.parametrize("env", [None, "dcase2021"])
+def test_every_environments_baseline_parameters_are_known_settings(env):
+    """conf/base and conf/dcase2021 name no key the baselines' settings do not know."""
+    from tests.support import parameters
+
+    section = parameters("baselines", env)
+    for system, settings_type in (("autoencoder", baselines.AutoencoderSettings),
+                                  ("mobilenetv2", baselines.MobileNetV2Settings)):
+        settings = settings_type.from_parameters(section[system], f"params:baselines.{system}")
+        assert settings.epochs == section[system]["epochs"]
+
+
+def test_a_typo_in_a_baselines_parameter_stops_the_node_naming_the_known_keys():
+    from subcluster_adacos_asd.pipelines.baselines.nodes import train_baseline
+
+    index, log_mel, stats = tiny_features()
+    settings = {**tiny_parameters()["autoencoder"], "epoch": 1}
+    with pytest.raises(
+        ValueError, match=r"params:baselines.autoencoder has unknown keys \['epoch'\]; known: "
+    ):
+        train_baseline(index, log_mel, stats, settings, None, system="autoencoder")

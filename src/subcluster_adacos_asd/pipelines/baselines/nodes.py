@@ -6,11 +6,6 @@ import pandas as pd
 
 from subcluster_adacos_asd import baselines, references
 
-_FITTERS = {
-    "autoencoder": baselines.fit_autoencoders,
-    "mobilenetv2": baselines.fit_mobilenetv2s,
-}
-
 
 def train_baseline(
     file_index: pd.DataFrame,
@@ -23,11 +18,18 @@ def train_baseline(
 ) -> dict:
     """One model of ``system`` per machine type (or section group): ``{model name: keras.Model}``.
 
-    ``system`` is ``autoencoder`` or ``mobilenetv2`` (a section classifier); the pipeline binds
-    it by keyword (see ``pipeline._bound``).
+    ``system`` is a name in ``baselines.SYSTEMS`` (``autoencoder``, ``mobilenetv2``); the
+    pipeline binds it by keyword (see ``pipeline._bound``). ``settings``:
+    ``params:baselines.<system>``, where an unknown key is an error.
     """
-    n_mels = baselines.n_mels_of(feature_stats)
-    return _FITTERS[system](file_index, log_mel, n_mels, settings, section_groups)
+    baseline = baselines.baseline(system)
+    return baseline.fit(
+        file_index,
+        log_mel,
+        baselines.n_mels_of(feature_stats),
+        baseline.settings(settings, f"params:baselines.{system}"),
+        section_groups,
+    )
 
 
 def score_baseline(
@@ -43,16 +45,17 @@ def score_baseline(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Scores and gamma-threshold decisions of every file, and the thresholds, of one baseline.
 
-    ``system`` is ``autoencoder`` (reconstruction error) or ``mobilenetv2`` (negative logit of
-    the clip's own section); the pipeline binds it by keyword (see ``pipeline._bound``).
+    ``system`` is a name in ``baselines.SYSTEMS``: ``autoencoder`` (reconstruction error) or
+    ``mobilenetv2`` (negative logit of the clip's own section); the pipeline binds it by keyword
+    (see ``pipeline._bound``).
     """
-    return baselines.score_baseline(
-        system,
+    baseline = baselines.baseline(system)
+    return baseline.score(
         models,
         file_index,
         log_mel,
         baselines.n_mels_of(feature_stats),
-        settings,
+        baseline.settings(settings, f"params:baselines.{system}"),
         section_groups,
         decision_quantile,
     )

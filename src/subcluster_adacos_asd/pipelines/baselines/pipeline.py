@@ -11,6 +11,7 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
 
+from subcluster_adacos_asd.baselines import SYSTEMS
 from subcluster_adacos_asd.pipelines.baselines.nodes import (
     combine_baseline_tables,
     score_baseline,
@@ -19,7 +20,6 @@ from subcluster_adacos_asd.pipelines.baselines.nodes import (
 )
 
 FEATURES = ["file_index", "log_mel", "feature_stats"]
-SYSTEMS = ("autoencoder", "mobilenetv2")
 
 
 def _bound(func, **kwargs):
