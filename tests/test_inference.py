@@ -36,7 +36,7 @@ def _tone(seconds: float = 1.0, rate: int = RATE, f0: float = 440.0) -> np.ndarr
 def test_settings_name_what_is_missing_or_wrong():
     with pytest.raises(ValueError, match="inference.input_path is not set.*--params"):
         InferenceSettings.from_parameters({"input_path": None})
-    with pytest.raises(ValueError, match=r"Unknown inference parameters \['inputpath'\]"):
+    with pytest.raises(ValueError, match=r"params:inference has unknown keys \['inputpath'\]"):
         InferenceSettings.from_parameters({"inputpath": "x"})
     with pytest.raises(ValueError, match="inference.domain must be one of"):
         _settings(domain="tagret")

@@ -175,6 +175,9 @@ def test_settings_reject_unknown_padding():
     assert LogMelSettings.from_parameters({"n_frames": 40, "n_jobs": 2}) == LogMelSettings(
         n_frames=40
     )
+    # the extraction's own keys are not the log-mel's; anything else unknown is a typo
+    with pytest.raises(ValueError, match=r"params:features has unknown keys \['n_mel'\]"):
+        LogMelSettings.from_parameters({"n_mel": 64, "chunk_size": 8})
 
 
 def test_parallel_extraction_equals_one_process_in_order_and_names_bad_files(tmp_path):

@@ -144,7 +144,7 @@ def test_every_machine_type_and_anomaly_kind_renders(machine_type):
 def test_settings_reject_bad_parameters():
     with pytest.raises(ValueError, match="Unknown machine types"):
         SyntheticSettings.from_parameters({"machine_types": ["drill"]})
-    with pytest.raises(ValueError, match="Unknown synthetic parameters"):
+    with pytest.raises(ValueError, match=r"params:synthetic has unknown keys"):
         SyntheticSettings.from_parameters({"clips": 3})
     with pytest.raises(ValueError, match="sections"):
         SyntheticSettings.from_parameters({"sections": [0, 0]})

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from subcluster_adacos_asd.settings_base import Settings
+
 if TYPE_CHECKING:
     import pandas
 
@@ -45,8 +47,12 @@ class AudioError(ValueError):
     """A recording the feature extraction cannot use (the message names the file)."""
 
 
+#: ``params:features`` keys that are not the log-mel's own but the extraction's.
+EXTRACTION_KEYS = ("n_jobs", "chunk_size", "invalid_file_names")
+
+
 @dataclass(frozen=True)
-class LogMelSettings:
+class LogMelSettings(Settings):
     """The feature parameters (``params:features``) that decide the numbers of a log-mel.
 
     ``short_clip_padding``: ``None`` (a clip shorter than ``n_frames`` is an error) or a
@@ -75,10 +81,10 @@ class LogMelSettings:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
 
     @classmethod
-    def from_parameters(cls, parameters: dict) -> LogMelSettings:
-        """Settings from ``params:features`` (other keys, e.g. ``n_jobs``, are ignored)."""
-        names = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in parameters.items() if k in names})
+    def from_parameters(cls, parameters: dict, what: str = "params:features") -> LogMelSettings:
+        """Settings from ``params:features``; its extraction keys (workers, chunks, what to do
+        with bad names) belong to the pipeline, any other unknown key is an error."""
+        return super().from_parameters(parameters, what, ignore=EXTRACTION_KEYS)
 
     @property
     def min_samples(self) -> int:

@@ -34,6 +34,7 @@ import pandas as pd
 
 from subcluster_adacos_asd.dcase_names import FILE_NAME_PATTERN, FileNameError, parse_file_name
 from subcluster_adacos_asd.log_mel import LogMelSettings
+from subcluster_adacos_asd.settings_base import Settings
 
 # backends, embedding, ensemble and training (Keras, TensorFlow, scikit-learn) are imported
 # where used: the log-mel worker processes import this module, and TensorFlow alone made each
@@ -66,7 +67,7 @@ OUTPUT_COLUMNS = (
 
 
 @dataclass(frozen=True)
-class InferenceSettings:
+class InferenceSettings(Settings):
     """The ``inference`` parameters (conf/base/parameters_inference.yml).
 
     ``input_path``: a folder (searched recursively for ``*.wav``), one audio file, or a list of
@@ -100,15 +101,10 @@ class InferenceSettings:
             raise ValueError(f"inference.chunk_size must be >= 1, got {self.chunk_size}")
 
     @classmethod
-    def from_parameters(cls, parameters: Mapping) -> InferenceSettings:
+    def from_parameters(cls, parameters: Mapping, what: str = "params:inference"
+                        ) -> InferenceSettings:
         """Settings from ``params:inference``; unknown keys are an error (typos must not pass)."""
         parameters = dict(parameters or {})
-        unknown = set(parameters) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(
-                f"Unknown inference parameters {sorted(unknown)}; known: "
-                f"{sorted(cls.__dataclass_fields__)}"
-            )
         path = parameters.get("input_path")
         if isinstance(path, (list, tuple)):
             parameters["input_path"] = tuple(str(p) for p in path)
@@ -116,7 +112,7 @@ class InferenceSettings:
             parameters["input_path"] = str(path)
         if parameters.get("section") is not None:
             parameters["section"] = int(parameters["section"])
-        return cls(**parameters)
+        return super().from_parameters(parameters, what)
 
     def log_mel_settings(self, feature_parameters: Mapping) -> LogMelSettings:
         """The trained system's log-mel settings (``params:features``) with this run's permission

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import pandas as pd
 
+from subcluster_adacos_asd.settings_base import Settings
 from subcluster_adacos_asd.synthetic.machines import MODELS
 from subcluster_adacos_asd.synthetic.signals import seeded_rng
 
@@ -17,7 +18,7 @@ DOMAINS = ("source", "target")
 
 
 @dataclass(frozen=True)
-class SyntheticSettings:
+class SyntheticSettings(Settings):
     """What to generate: the ``synthetic`` parameters of the Kedro project.
 
     Counts are per section; ``test_clips`` is per section, domain and label (normal/anomaly).
@@ -68,14 +69,9 @@ class SyntheticSettings:
             raise ValueError(f"anomaly_strength must be >= 0, got {self.anomaly_strength}")
 
     @classmethod
-    def from_parameters(cls, parameters: Mapping) -> SyntheticSettings:
+    def from_parameters(cls, parameters: Mapping, what: str = "params:synthetic"
+                        ) -> SyntheticSettings:
         """Settings from the ``synthetic`` parameter mapping; unknown keys are an error."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(parameters) - known
-        if unknown:
-            raise ValueError(
-                f"Unknown synthetic parameters {sorted(unknown)}; known: {sorted(known)}"
-            )
         values = dict(parameters)
         for name in ("machine_types", "sections", "source_attribute_levels",
                      "target_attribute_levels"):
@@ -86,7 +82,7 @@ class SyntheticSettings:
         for name in ("sections", "source_attribute_levels", "target_attribute_levels"):
             if name in values:
                 values[name] = tuple(int(v) for v in values[name])
-        return cls(**values)
+        return super().from_parameters(values, what)
 
     @property
     def n_samples(self) -> int:
