@@ -84,41 +84,70 @@ def harmonic_mean(values: Iterable[float]) -> float:
 
 
 def section_metrics(
-    system_scores: pd.DataFrame, file_index: pd.DataFrame, max_fpr: float = MAX_FPR
+    system_scores: pd.DataFrame, file_index: pd.DataFrame, max_fpr: float = MAX_FPR,
+    protocol: str = "dcase2021",
 ) -> pd.DataFrame:
     """One row per system, machine type, section and domain of labelled test files.
 
     Columns ``system, machine_type, section, domain, n_normal, n_anomaly, AUC, pAUC,
     precision, recall, F1``; decision metrics are NaN where a system has no decisions.
     Sections whose test files are all of one label are left out (no ROC exists).
+
+    ``protocol`` (protocols.py): ``dcase2021`` scores each domain on its own; ``dcase2022``
+    (the 2022-2024 evaluators) gives each domain's row the AUC of its normal clips against all
+    anomalous clips of the section (``n_anomaly`` counts them), and one more row per section,
+    domain ``both``, with the pAUC over both domains (AUC there, and pAUC in the domain rows,
+    NaN), so harmonic means and the official score pool exactly what the evaluator pools.
     """
+    from subcluster_adacos_asd.protocols import protocol_of
+
+    protocol = protocol_of(file_index, protocol)
     index = file_index[["file_id", "machine_type", "section", "domain", "split", "label"]]
     frame = system_scores.merge(index, on="file_id", how="inner")
     frame = frame[(frame["split"] == "test") & frame["label"].isin(LABELLED)]
     frame = frame[frame["score"].notna()]
     rows = []
     keys = ["system", "machine_type", "section", "domain"]
-    for key, group in frame.groupby(keys, sort=True):
-        y_true = (group["label"] == "anomaly").to_numpy(dtype=int)
-        n_anomaly = int(y_true.sum())
-        if n_anomaly in (0, len(y_true)):
-            continue
-        y_score = group["score"].to_numpy(dtype=float)
-        row = dict(zip(keys, key, strict=True))
-        row.update(
-            n_normal=len(y_true) - n_anomaly,
-            n_anomaly=n_anomaly,
-            AUC=roc_auc(y_true, y_score),
-            pAUC=partial_roc_auc(y_true, y_score, max_fpr),
-        )
-        decisions = group["decision"] if "decision" in group else pd.Series(dtype="Int64")
-        if len(decisions) and decisions.notna().all():
-            row.update(decision_metrics(y_true, decisions.to_numpy(dtype=int)))
-        else:
-            row.update(precision=np.nan, recall=np.nan, F1=np.nan)
-        rows.append(row)
+    if protocol == "dcase2021":
+        for key, group in frame.groupby(keys, sort=True):
+            row = _scored_row(dict(zip(keys, key, strict=True)), group, group, max_fpr)
+            if row is not None:
+                rows.append(row)
+    else:
+        for key, section in frame.groupby(keys[:3], sort=True):
+            base = dict(zip(keys[:3], key, strict=True))
+            anomalies = section[section["label"] == "anomaly"]
+            for domain, in_domain in section.groupby("domain", sort=True):
+                compared = pd.concat([in_domain[in_domain["label"] == "normal"], anomalies])
+                row = _scored_row({**base, "domain": domain}, compared, in_domain, max_fpr)
+                if row is not None:
+                    rows.append({**row, "pAUC": np.nan})
+            row = _scored_row({**base, "domain": "both"}, section, section, max_fpr)
+            if row is not None:
+                rows.append({**row, "AUC": np.nan, "precision": np.nan, "recall": np.nan,
+                             "F1": np.nan})
     columns = [*keys, "n_normal", "n_anomaly", *METRIC_COLUMNS]
     return pd.DataFrame(rows, columns=columns)
+
+
+def _scored_row(row: dict, compared: pd.DataFrame, decided: pd.DataFrame, max_fpr: float
+                ) -> dict | None:
+    """AUC and pAUC of the ``compared`` clips, decision metrics of the ``decided`` ones; None
+    where the compared clips are all of one label."""
+    y_true = (compared["label"] == "anomaly").to_numpy(dtype=int)
+    n_anomaly = int(y_true.sum())
+    if n_anomaly in (0, len(y_true)):
+        return None
+    y_score = compared["score"].to_numpy(dtype=float)
+    row = {**row, "n_normal": len(y_true) - n_anomaly, "n_anomaly": n_anomaly,
+           "AUC": roc_auc(y_true, y_score), "pAUC": partial_roc_auc(y_true, y_score, max_fpr)}
+    decisions = decided["decision"] if "decision" in decided else pd.Series(dtype="Int64")
+    labels = (decided["label"] == "anomaly").to_numpy(dtype=int)
+    if len(decisions) and decisions.notna().all() and 0 < labels.sum() < len(labels):
+        row.update(decision_metrics(labels, decisions.to_numpy(dtype=int)))
+    else:
+        row.update(precision=np.nan, recall=np.nan, F1=np.nan)
+    return row
 
 
 def harmonic_means(per_section: pd.DataFrame, by: list[str]) -> pd.DataFrame:

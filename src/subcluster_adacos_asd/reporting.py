@@ -308,14 +308,17 @@ def score_histogram_figures(anomaly_scores: pd.DataFrame, bins: int = 30) -> dic
 # submission files
 
 
-def submission_name(kind: str, machine_type: str, section: int, domain: str) -> str:
-    """``anomaly_score_<type>_section_<SS>_<domain>_test`` (DCASE 2021 naming, no suffix)."""
-    return f"{kind}_{machine_type}_section_{int(section):02d}_{domain}_test"
+def submission_name(kind: str, machine_type: str, section: int, domain: str | None) -> str:
+    """``anomaly_score_<type>_section_<SS>_<domain>_test`` (DCASE 2021 naming, no suffix), or
+    ``anomaly_score_<type>_section_<SS>_test`` (2022 on: both domains in one file)."""
+    middle = f"_{domain}" if domain else ""
+    return f"{kind}_{machine_type}_section_{int(section):02d}{middle}_test"
 
 
-def submission_files(anomaly_scores: pd.DataFrame, file_index: pd.DataFrame
-                     ) -> dict[str, pd.DataFrame]:
-    """The DCASE submission: per machine type, section and domain of the test files, an
+def submission_files(anomaly_scores: pd.DataFrame, file_index: pd.DataFrame,
+                     protocol: str = "dcase2021") -> dict[str, pd.DataFrame]:
+    """The DCASE submission: per machine type, section and domain of the test files (2022 on,
+    ``protocol`` dcase2022 or detected by ``auto``: per section, both domains together), an
     ``anomaly_score_*`` and a ``decision_result_*`` table of ``filename, value`` rows (WAV
     basename), sorted by file name. Save without header and index.
 
@@ -328,6 +331,11 @@ def submission_files(anomaly_scores: pd.DataFrame, file_index: pd.DataFrame
     if frame["filename"].isna().any():
         raise ValueError(f"anomaly scores hold files not in the file index, e.g. "
                          f"{frame.loc[frame['filename'].isna(), 'file_id'].iloc[0]!r}")
+    from subcluster_adacos_asd.protocols import protocol_of
+
+    per_domain = protocol_of(file_index, protocol) == "dcase2021"
+    if not per_domain:
+        frame = frame.assign(domain="")
     files = {}
     for (machine_type, section, domain), rows in frame.groupby(
             ["machine_type", "section", "domain"], sort=True):

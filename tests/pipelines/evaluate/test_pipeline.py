@@ -95,4 +95,4 @@ def test_catalog_entries_of_evaluate_outputs():
                                    "file_index", "params:evaluate",
                                    *[f"params:evaluate.{k}" for k in (
                                        "max_fpr", "roc_systems", "summary_systems",
-                                       "histogram_bins")]}
+                                       "histogram_bins", "protocol", "ground_truth")]}

@@ -4,6 +4,7 @@ DCASE submission files of the proposed system."""
 from kedro.pipeline import Pipeline, node
 
 from subcluster_adacos_asd.metrics import section_metrics
+from subcluster_adacos_asd.protocols import apply_ground_truth
 from subcluster_adacos_asd.reporting import (
     harmonic_mean_figure,
     roc_curve_figures,
@@ -24,8 +25,15 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="combine_system_scores",
             ),
             node(
+                apply_ground_truth,
+                ["file_index", "params:evaluate.ground_truth"],
+                "evaluated_file_index",
+                name="apply_ground_truth",
+            ),
+            node(
                 section_metrics,
-                ["all_system_scores", "file_index", "params:evaluate.max_fpr"],
+                ["all_system_scores", "evaluated_file_index", "params:evaluate.max_fpr",
+                 "params:evaluate.protocol"],
                 "metrics_per_section",
                 name="compute_section_metrics",
             ),
@@ -48,7 +56,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 roc_curve_figures,
-                ["all_system_scores", "file_index", "params:evaluate.roc_systems"],
+                ["all_system_scores", "evaluated_file_index", "params:evaluate.roc_systems"],
                 "roc_curves",
                 name="plot_roc_curves",
             ),
@@ -66,7 +74,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 submission_files,
-                ["anomaly_scores", "file_index"],
+                ["anomaly_scores", "file_index", "params:evaluate.protocol"],
                 "submission",
                 name="write_submission",
             ),
