@@ -37,7 +37,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         "embed": embed.create_pipeline(configurations),
         "score": score.create_pipeline(configurations),
         "baselines": baselines.create_pipeline(),
-        "evaluate": evaluate.create_pipeline(),
+        "evaluate": evaluate.create_pipeline(configurations),
         "inference": inference.create_pipeline(configurations),
     }
     pipelines["asd"] = (

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
+# imported at run time (not only for type checking): Kedro reads the type hints of
+# temporal_max_terms, a node of the inference pipeline
+from subcluster_adacos_asd.backends import SnapshotBackends, TmaxBackend  # noqa: E402
 from subcluster_adacos_asd.configurations import parse_configuration_name
 from subcluster_adacos_asd.contracts import TERM_COLUMNS
 from subcluster_adacos_asd.inference.files import (
@@ -20,9 +22,6 @@ from subcluster_adacos_asd.inference.files import (
     STATUS_SCORED,
     scored_files,
 )
-
-if TYPE_CHECKING:
-    from subcluster_adacos_asd.backends import SnapshotBackends, TmaxBackend
 
 logger = logging.getLogger(__name__)
 

@@ -34,8 +34,8 @@ def evaluated(tmp_path_factory):
 
 def test_metrics_cover_every_system(evaluated):
     _, out, _ = evaluated
-    systems = {"proposed", "loss_both", "loss_sections", "dist_section", "dist_attribute",
-               "dist_target", "autoencoder"}
+    systems = {"proposed", "reduced", "loss_both", "loss_sections", "dist_section",
+               "dist_attribute", "dist_target", "autoencoder"}
     assert set(out["metrics"]["systems"]) == systems
     per_section = out["metrics_per_section"]
     assert set(per_section["system"]) == systems
@@ -53,7 +53,7 @@ def test_tables_and_figures(evaluated):
     _, out, _ = evaluated
     table2 = out["table_2_systems_csv"]
     assert list(table2.columns)[3:] == ["autoencoder AUC", "autoencoder pAUC", "proposed AUC",
-                                        "proposed pAUC"]
+                                        "proposed pAUC", "reduced AUC", "reduced pAUC"]
     assert list(out["table_3_distributions_csv"].columns)[2:4] == ["dist_section AUC",
                                                                     "dist_section pAUC"]
     assert list(out["table_4_losses_csv"].columns)[2:] == [
@@ -92,6 +92,7 @@ def test_catalog_entries_of_evaluate_outputs():
     assert type(catalog.get("roc_curves")).__name__ == "AtomicDataset"
     assert config["roc_curves"]["dataset"]["type"] == "matplotlib.MatplotlibDataset"
     assert evaluate().inputs() == {"system_scores", "baseline_scores", "anomaly_scores",
+                                   "reduced_scores", "ensemble_reduction",
                                    "file_index", "params:evaluate",
                                    *[f"params:evaluate.{k}" for k in (
                                        "max_fpr", "roc_systems", "summary_systems",

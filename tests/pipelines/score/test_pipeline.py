@@ -19,7 +19,7 @@ from tests.pipelines.score.fakes import (
 from tests.support import catalog_config, parameter_inputs, run
 
 OUTPUTS = ["anomaly_scores", "system_scores", "thresholds", "variant_choice", "tmax_backend",
-           "score_normalisation",
+           "score_normalisation", "ensemble_reduction", "reduced_members", "reduced_scores",
            *[f"{c.name}.{what}" for c in CONFIGURATIONS for what in ("backends", "score_terms")]]
 
 
@@ -47,7 +47,8 @@ def test_pipeline_shape_namespaces_and_free_inputs():
     pipeline = create_pipeline(list(CONFIGURATIONS))
     assert {n.namespace for n in pipeline.nodes} == {"sc01_both", "sc02_sections", None}
     narrow = {f"params:score.{k}" for k in ("backends", "tmax", "normalisation",
-                                            "variant_choice", "threshold_percentile")}
+                                            "variant_choice", "threshold_percentile",
+                                            "reduction.fraction")}
     assert pipeline.inputs() == {"file_index", "tmax_features", *narrow,
                                  *[f"{c.name}.{w}" for c in CONFIGURATIONS
                                    for w in ("embeddings", "centres")]}

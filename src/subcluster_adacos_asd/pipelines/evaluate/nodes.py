@@ -12,18 +12,23 @@ PAUC_NOTE = (
 )
 
 
-def combine_system_scores(system_scores: pd.DataFrame, baseline_scores: pd.DataFrame
-                          ) -> pd.DataFrame:
-    """All systems in one long frame; a system name in both inputs is an error."""
+def combine_system_scores(system_scores: pd.DataFrame, baseline_scores: pd.DataFrame,
+                          reduced_scores: pd.DataFrame) -> pd.DataFrame:
+    """All systems in one long frame; a system name in two inputs is an error."""
     columns = ["file_id", "system", "score", "decision"]
-    for name, frame in (("system_scores", system_scores), ("baseline_scores", baseline_scores)):
+    inputs = {"system_scores": system_scores, "baseline_scores": baseline_scores,
+              "reduced_scores": reduced_scores}
+    for name, frame in inputs.items():
         missing = [c for c in columns if c not in frame.columns]
         if missing:
             raise ValueError(f"{name} lacks columns {missing}")
-    clash = set(system_scores["system"]) & set(baseline_scores["system"])
-    if clash:
-        raise ValueError(f"systems {sorted(clash)} appear in system_scores and baseline_scores")
-    combined = pd.concat([system_scores[columns], baseline_scores[columns]], ignore_index=True)
+    seen: dict[str, str] = {}
+    for name, frame in inputs.items():
+        for system in pd.unique(frame["system"]):
+            if system in seen:
+                raise ValueError(f"systems ['{system}'] appear in {seen[system]} and {name}")
+            seen[system] = name
+    combined = pd.concat([frame[columns] for frame in inputs.values()], ignore_index=True)
     combined["decision"] = combined["decision"].astype("Int64")
     return combined
 
@@ -91,3 +96,19 @@ def build_tables(per_section: pd.DataFrame, summary: pd.DataFrame, parameters: d
             table4, "Harmonic means per loss variant (paper Table 4)", caption(table4_systems)),
         table4,
     )
+
+
+def summarise_reduction(curve: pd.DataFrame, kept: dict[str, list[str]],
+                        **training_histories: pd.DataFrame) -> dict:
+    """The reduction in numbers: members kept per machine type, their AUC against the full
+    ensemble's, the configurations still worth training and the share of training time."""
+    from subcluster_adacos_asd import reduction
+
+    per_type = {}
+    for machine_type, rows in curve.groupby("machine_type"):
+        last = rows[rows["kept"]].iloc[-1]
+        per_type[machine_type] = {"members": int(rows["kept"].sum()), "of": len(rows),
+                                  "auc": float(last["auc"]), "full_auc": float(last["full_auc"])}
+    return {"machine_types": per_type, "kept": kept,
+            "configurations_to_train": reduction.configurations_kept(kept),
+            "training": reduction.saved_training(training_histories, kept)}

@@ -1,10 +1,14 @@
 """The `evaluate` pipeline: DCASE metrics of every system, the paper's tables, figures and the
 DCASE submission files of the proposed system."""
 
+import warnings
+
 from kedro.pipeline import Pipeline, node
 
+from subcluster_adacos_asd.configurations import TrainingConfiguration
 from subcluster_adacos_asd.metrics import section_metrics
 from subcluster_adacos_asd.protocols import apply_ground_truth
+from subcluster_adacos_asd.reduction import reduction_figure
 from subcluster_adacos_asd.reporting import (
     harmonic_mean_figure,
     roc_curve_figures,
@@ -12,15 +16,18 @@ from subcluster_adacos_asd.reporting import (
     submission_files,
 )
 
-from .nodes import build_tables, combine_system_scores, summarise_metrics
+from .nodes import build_tables, combine_system_scores, summarise_metrics, summarise_reduction
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    return Pipeline(
+def create_pipeline(configurations: list[TrainingConfiguration] | None = None,
+                    **kwargs) -> Pipeline:
+    """The evaluation; with ``configurations``, also the ensemble reduction's summary, which
+    reads every configuration's training history (the time the reduction saves)."""
+    pipeline = Pipeline(
         [
             node(
                 combine_system_scores,
-                ["system_scores", "baseline_scores"],
+                ["system_scores", "baseline_scores", "reduced_scores"],
                 "all_system_scores",
                 name="combine_system_scores",
             ),
@@ -80,3 +87,24 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
         ]
     )
+    reduction = Pipeline([
+        node(
+            reduction_figure,
+            "ensemble_reduction",
+            "ensemble_reduction_figure",
+            name="plot_ensemble_reduction",
+        )
+    ])
+    if not configurations:
+        return pipeline + reduction
+    with warnings.catch_warnings():
+        # namespaced inputs on purpose (see the score pipeline)
+        warnings.filterwarnings("ignore", message="One or more dataset names contain '.'")
+        summary = node(
+            summarise_reduction,
+            {"curve": "ensemble_reduction", "kept": "reduced_members",
+             **{c.name: f"{c.name}.training_history" for c in configurations}},
+            "ensemble_reduction_summary",
+            name="summarise_ensemble_reduction",
+        )
+    return pipeline + reduction + Pipeline([summary])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from subcluster_adacos_asd import backends, ensemble
+from subcluster_adacos_asd import backends, ensemble, reduction
 from subcluster_adacos_asd.backends import BackendSettings
 from subcluster_adacos_asd.mixtures import MixtureSettings
 
@@ -52,3 +52,15 @@ def choose_variants(variant_scores: pd.DataFrame, parameters: dict) -> dict[str,
         fixed=parameters.get("fixed"),
         default=parameters.get("default", "both"),
     )
+
+
+def reduce_ensemble(
+    file_index: pd.DataFrame, tmax_terms: pd.DataFrame, statistics: pd.DataFrame,
+    variant_choice: dict[str, str], fraction: float, percentile: float,
+    **score_terms: pd.DataFrame,
+) -> tuple[pd.DataFrame, dict[str, list[str]], pd.DataFrame]:
+    """The greedy reduction curve, the members each machine type keeps (chosen on the labelled
+    test files: development data only, see reduction.py) and the reduced system's scores."""
+    scores = reduction.member_scores(score_terms, tmax_terms, file_index, statistics)
+    curve, kept = reduction.reduce_ensemble(scores, file_index, variant_choice, fraction)
+    return curve, kept, reduction.reduced_system_scores(scores, file_index, kept, percentile)

@@ -19,6 +19,7 @@ from .nodes import (
     ensemble_variant_scores,
     fit_configuration_backends,
     fit_tmax_backend,
+    reduce_ensemble,
 )
 
 
@@ -67,6 +68,20 @@ def create_pipeline(configurations: list[TrainingConfiguration], **kwargs) -> Pi
             ["variant_scores", "score_normalisation"],
             name="ensemble_variant_scores",
         )
+        reduction_node = node(
+            reduce_ensemble,
+            {
+                "file_index": "file_index",
+                "tmax_terms": "tmax_terms",
+                "statistics": "score_normalisation",
+                "variant_choice": "variant_choice",
+                "fraction": "params:score.reduction.fraction",
+                "percentile": "params:score.threshold_percentile",
+                **{name: f"{name}.score_terms" for name in names},
+            },
+            ["ensemble_reduction", "reduced_members", "reduced_scores"],
+            name="reduce_ensemble",
+        )
     ensemble = Pipeline(
         [
             node(
@@ -100,6 +115,7 @@ def create_pipeline(configurations: list[TrainingConfiguration], **kwargs) -> Pi
                 "system_scores",
                 name="collect_system_scores",
             ),
+            reduction_node,
         ]
     )
     return per_configuration + ensemble
