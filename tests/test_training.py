@@ -122,6 +122,20 @@ def test_a_few_epochs_separate_the_classes_of_held_out_clips():
     assert not np.allclose(early, model.head("section").centres.numpy())
 
 
+def test_a_single_head_logs_its_own_loss_and_accuracy():
+    """The `sections` variant has one output, whose metrics Keras logs without the head's name."""
+    rng = np.random.default_rng(5)
+    patterns = rng.normal(size=(3, 128)).astype(np.float32)
+    train_x, train_y = _patterned_clips(rng, patterns, 12, 32)
+    labels = {"section": ([f"m_section_{i:02d}" for i in range(3)], train_y)}
+    settings = training.TrainingSettings(epochs=2, snapshot_epochs=(2,), batch_size=16, seed=3)
+    _, history = training.train_subcluster_adacos(
+        train_x, np.arange(len(train_x)), labels, 1, settings, label="test"
+    )
+    assert history["section_accuracy"].between(0, 1).all(), history
+    np.testing.assert_allclose(history["section_loss"], history["loss"], atol=1e-5)
+
+
 def test_balanced_class_weights_are_sklearns():
     from sklearn.utils.class_weight import compute_class_weight
 

@@ -175,23 +175,43 @@ def apply_members(scores: pd.DataFrame, file_index: pd.DataFrame,
     return rows.groupby("file_id")["score"].sum()
 
 
-__all__ = ["CURVE_COLUMNS", "apply_members", "configurations_kept", "member_name",
-           "member_scores", "reduce_ensemble", "reduced_system_scores", "reduction_figure",
-           "saved_training"]
+def reduced_rows(scores: pd.DataFrame, file_index: pd.DataFrame,
+                 kept: Mapping[str, list[str]]) -> pd.DataFrame:
+    """The ``file_index`` rows of the scored files with the reduced ensemble's ``score`` (also
+    as ``threshold_score``, the column :func:`ensemble.decide` compares)."""
+    total = apply_members(scores, file_index, kept)
+    rows = file_index.merge(total.rename("score"), left_on="file_id", right_index=True)
+    return rows.assign(threshold_score=rows["score"])
 
 
 def reduced_system_scores(
     scores: pd.DataFrame, file_index: pd.DataFrame, kept: Mapping[str, list[str]],
     percentile: float = 90.0,
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``file_id, system, score, decision`` of the reduced ensemble (system ``reduced``), with
-    decisions by the paper's rule on its own training scores (ensemble.thresholds)."""
+    decisions by the paper's rule on its own training scores, and those thresholds
+    (``machine_type, section, domain, threshold``: what inference decides new files with)."""
     from subcluster_adacos_asd.ensemble import decide, thresholds
 
-    total = apply_members(scores, file_index, kept)
-    rows = file_index.merge(total.rename("score"), left_on="file_id", right_index=True)
-    rows = rows.assign(threshold_score=rows["score"])
-    decided = decide(rows, thresholds(rows, percentile))
+    rows = reduced_rows(scores, file_index, kept)
+    threshold_table = thresholds(rows, percentile)
+    decided = decide(rows, threshold_table)
     return pd.DataFrame({"file_id": decided["file_id"], "system": "reduced",
                          "score": decided["score"].astype(float),
-                         "decision": decided["decision"].astype("Int64")})
+                         "decision": decided["decision"].astype("Int64")}), threshold_table
+
+
+def kept_snapshots(kept: Mapping[str, list[str]], configuration: str) -> dict[str, set[str]]:
+    """``{machine_type: {snapshot, ...}}`` of one configuration's kept members (only machine
+    types that keep at least one): what a reduced inference embeds, and for which files."""
+    result = {}
+    for machine_type, members in kept.items():
+        snapshots = {m.split("/", 1)[1] for m in members if m.split("/", 1)[0] == configuration}
+        if snapshots:
+            result[machine_type] = snapshots
+    return result
+
+
+__all__ = ["CURVE_COLUMNS", "apply_members", "configurations_kept", "kept_snapshots",
+           "member_name", "member_scores", "reduce_ensemble", "reduced_rows",
+           "reduced_system_scores", "reduction_figure", "saved_training"]

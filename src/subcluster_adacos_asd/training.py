@@ -360,10 +360,13 @@ class _EpochProgress(keras.callbacks.Callback):
         seconds = time.perf_counter() - self._started
         row = {"epoch": epoch + 1, "loss": float(logs["loss"])}
         parts = []
-        for head in self.embedding_model.heads:
+        heads = self.embedding_model.heads
+        for head in heads:
+            # Keras prefixes a metric with its output's name only when there are several outputs.
+            prefix = f"{head.name}_" if len(heads) > 1 else ""
             scale = float(keras.ops.convert_to_numpy(head.scale))
-            accuracy = float(logs.get(f"{head.name}_accuracy", np.nan))
-            row[f"{head.name}_loss"] = float(logs.get(f"{head.name}_loss", np.nan))
+            accuracy = float(logs.get(f"{prefix}accuracy", np.nan))
+            row[f"{head.name}_loss"] = float(logs.get(f"{prefix}loss", np.nan))
             row[f"{head.name}_accuracy"] = accuracy
             row[f"{head.name}_scale"] = scale
             parts.append(f"{head.name} accuracy {accuracy:.3f} (s {scale:.2f})")

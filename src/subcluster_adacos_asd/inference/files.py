@@ -59,6 +59,9 @@ FILE_COLUMNS = (
 )
 
 #: Columns of ``inference_scores`` (README.md), in order.
+#: ``inference.ensemble``: every member of the chosen loss variants, or the reduced ensemble's.
+ENSEMBLES = ("full", "reduced")
+
 OUTPUT_COLUMNS = (
     "file", "filename", "machine_type", "section", "domain", "status", "reason", "score",
     "decision", "threshold", "threshold_score", "variant", "section_term", "attribute_term",
@@ -74,7 +77,9 @@ class InferenceSettings(Settings):
     folders and files. ``machine_type`` (all files) and ``section`` / ``domain`` (files whose
     names do not follow the DCASE grammar) say what the files are; DCASE names carry their own
     section and domain. ``resample`` / ``downmix``: convert other sample rates / several
-    channels instead of reporting the file as an error.
+    channels instead of reporting the file as an error. ``ensemble``: ``full`` (every member of
+    the chosen loss variants) or ``reduced`` (the members the ``score`` pipeline's ensemble
+    reduction kept: fewer networks to run, chosen on labelled development data).
     """
 
     input_path: str | tuple[str, ...]
@@ -85,6 +90,7 @@ class InferenceSettings(Settings):
     downmix: bool = False
     n_jobs: int = 1
     chunk_size: int = 256
+    ensemble: str = "full"
 
     def __post_init__(self):
         if self.input_path is None or self.input_path in ("", ()):
@@ -97,6 +103,8 @@ class InferenceSettings(Settings):
             raise ValueError(f"inference.domain must be one of {DOMAINS} or null, got {self.domain!r}")
         if self.section is not None and int(self.section) < 0:
             raise ValueError(f"inference.section must be a section number >= 0, got {self.section}")
+        if self.ensemble not in ENSEMBLES:
+            raise ValueError(f"inference.ensemble must be one of {ENSEMBLES}, got {self.ensemble!r}")
         if int(self.chunk_size) < 1:
             raise ValueError(f"inference.chunk_size must be >= 1, got {self.chunk_size}")
 

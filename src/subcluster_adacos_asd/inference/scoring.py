@@ -58,18 +58,26 @@ def configuration_terms(
     files: pd.DataFrame,
     variant_choice: Mapping[str, str],
     batch_size: int = 128,
+    members: Mapping[str, list[str]] | None = None,
 ) -> pd.DataFrame:
     """``file_id, snapshot, section_term, attribute_term, target_term`` of one configuration.
 
     Only files whose machine type uses this configuration's loss variant are embedded: the
-    other variant's configurations do not enter their score. Rows follow ``log_mel``'s order.
+    other variant's configurations do not enter their score. With ``members`` (the reduced
+    ensemble, ``{machine_type: [configuration/snapshot, ...]}``), only the kept snapshots embed,
+    and only the files of machine types that keep one. Rows follow ``log_mel``'s order.
     """
-    from subcluster_adacos_asd import backends, embedding, feature_table
+    from subcluster_adacos_asd import backends, embedding, feature_table, reduction
 
     check_snapshots(configuration, snapshots, fitted)
     variant = parse_configuration_name(configuration).variant
     rows = scored_files(files)
     chosen = {m for m, v in variant_choice.items() if v == variant}
+    if members is not None:
+        kept = reduction.kept_snapshots(members, configuration)
+        chosen &= set(kept)
+        needed = set().union(*(kept[m] for m in chosen))
+        snapshots = {name: model for name, model in snapshots.items() if name in needed}
     wanted = log_mel["file_id"].isin(rows.loc[rows["machine_type"].isin(chosen), "file_id"])
     columns = ["file_id", "snapshot", *TERM_COLUMNS]
     if not wanted.any():
@@ -105,6 +113,7 @@ def score_table(
     variant_choice: Mapping[str, str],
     thresholds: pd.DataFrame,
     normalisation: pd.DataFrame | None = None,
+    members: Mapping[str, list[str]] | None = None,
 ) -> pd.DataFrame:
     """``inference_scores``: one row per input file (:data:`OUTPUT_COLUMNS`), error rows included.
 
@@ -112,13 +121,19 @@ def score_table(
     normalised with the saved ``score_normalisation`` statistics and summed over the snapshots
     and configurations of each machine type's chosen loss variant (:func:`ensemble.sum_members`),
     the score (:func:`ensemble.variant_scores`) and the decision against the saved thresholds
-    (:func:`ensemble.apply_thresholds`).
+    (:func:`ensemble.apply_thresholds`). With ``members``, the reduced ensemble's computation
+    instead (the ``reduced`` system: the kept members' scores summed, decided with
+    ``thresholds`` = the saved ``reduced_thresholds``); its term columns stay empty, since the
+    kept members of a machine type need not sum the same terms.
     """
     from subcluster_adacos_asd import ensemble
 
     rows = scored_files(files)
     decided = pd.DataFrame(columns=ensemble.ANOMALY_SCORE_COLUMNS)
-    if len(rows):
+    if len(rows) and members is not None:
+        decided = _reduced_scores(rows, terms_by_configuration, tmax_terms, variant_choice,
+                                  thresholds, normalisation, members)
+    elif len(rows):
         by_variant: dict[str, dict[str, pd.DataFrame]] = {}
         for name, terms in terms_by_configuration.items():
             if len(terms):
@@ -141,6 +156,24 @@ def score_table(
         result[column] = result[column].astype(float)
     result["reason"] = result["reason"].fillna("")
     return result[list(OUTPUT_COLUMNS)].reset_index(drop=True)
+
+
+def _reduced_scores(rows, terms_by_configuration, tmax_terms, variant_choice, thresholds,
+                    normalisation, members) -> pd.DataFrame:
+    """``anomaly_scores`` rows of the reduced ensemble (score, threshold, decision)."""
+    from subcluster_adacos_asd import ensemble, reduction
+
+    terms = {name: table for name, table in terms_by_configuration.items() if len(table)}
+    if not terms:
+        raise ValueError("No configuration scored any file: the reduced ensemble's members "
+                         f"{dict(members)} do not cover these machine types")
+    scores = reduction.member_scores(terms, tmax_terms, rows, normalisation)
+    decided = ensemble.decide(reduction.reduced_rows(scores, rows, members), thresholds)
+    decided = decided.assign(variant=decided["machine_type"].map(variant_choice))
+    for column in ensemble.ANOMALY_SCORE_COLUMNS:
+        if column not in decided.columns:
+            decided[column] = float("nan")
+    return decided[ensemble.ANOMALY_SCORE_COLUMNS].reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------------------------

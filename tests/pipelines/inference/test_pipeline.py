@@ -22,7 +22,7 @@ from tests.pipelines.inference.system import (
     make_catalog,
     train_system,
 )
-from tests.support import catalog_config
+from tests.support import KeptDataset, catalog_config
 
 TERMS = ["section_term", "attribute_term", "target_term", "tmax_term"]
 
@@ -82,6 +82,34 @@ def test_inference_scores_equal_the_score_pipeline(system):
     assert (summary["files"], summary["scored"], summary["errors"]) == (12, 12, 0)
     assert summary["anomalous"] + summary["normal"] == 12
     assert summary["anomalous"] == int(reference["decision"].sum())
+
+
+def test_the_reduced_ensemble_scores_as_the_score_pipeline_and_embeds_only_its_members(system):
+    raw, params, config = system
+    folders = [str(raw / m / f) for m in ("fan", "valve") for f in ("source_test", "target_test")]
+    catalog = make_catalog(config, params, {"input_path": folders, "ensemble": "reduced"})
+    for configuration in CONFIGURATIONS:
+        catalog[f"{configuration.name}.inference_terms"] = KeptDataset()
+    SequentialRunner().run(create_pipeline(CONFIGURATIONS), catalog)
+    table = catalog.load("inference_scores").set_index("file")
+    trained = make_catalog(config, params)
+    kept = trained.load("reduced_members")
+    reduced = trained.load("reduced_scores").set_index("file_id")
+    paths = trained.load("file_index").set_index("file_id")["path"].map(
+        lambda p: str(Path(p).resolve()))
+    reference = reduced.assign(file=paths.loc[reduced.index]).set_index("file").loc[table.index]
+
+    assert (table["status"] == "scored").all() and len(table) == 12
+    np.testing.assert_allclose(table["score"], reference["score"], rtol=1e-6, atol=1e-6)
+    assert table["decision"].tolist() == reference["decision"].astype(int).tolist()
+    assert table["section_term"].isna().all()  # a sum over other members: not one term
+    # only the kept snapshots ran: a configuration's terms hold no other snapshot
+    for configuration in CONFIGURATIONS:
+        terms = catalog.load(f"{configuration.name}.inference_terms")
+        members = {f"{configuration.name}/{s}" for s in terms["snapshot"]}
+        assert members <= {m for ms in kept.values() for m in ms}, configuration.name
+    with pytest.raises(Exception, match="inference.ensemble must be one of"):
+        run_inference(system, input_path=folders, ensemble="smallest")
 
 
 def _write_bad_folder(raw: Path, folder: Path) -> dict[str, Path]:
@@ -166,8 +194,9 @@ def test_pipeline_reads_the_trained_system_and_parameters_only():
     pipeline = create_pipeline(configurations)
     assert pipeline.inputs() == {
         "params:inference", "params:features", "params:training.embed_batch_size",
-        "feature_stats",
+        "params:inference.ensemble", "feature_stats",
         "tmax_backend", "variant_choice", "thresholds", "score_normalisation",
+        "reduced_members", "reduced_thresholds",
         "sc01_both.model_snapshots", "sc01_both.backends",
         "sc04_sections.model_snapshots", "sc04_sections.backends"}
     assert pipeline.outputs() == {"inference_scores", "inference_scores_csv", "inference_summary"}
@@ -182,8 +211,8 @@ def test_everything_inference_loads_and_writes_is_in_the_catalog():
         config.update(catalog_config(name))
     catalog = DataCatalog.from_config(config)
     versioned = ["sc04_both.model_snapshots", "sc04_both.backends", "tmax_backend",
-                 "variant_choice", "thresholds", "inference_scores", "inference_scores_csv",
-                 "inference_summary"]
+                 "variant_choice", "thresholds", "reduced_members", "reduced_thresholds",
+                 "inference_scores", "inference_scores_csv", "inference_summary"]
     for name in versioned:
         assert catalog.get(name)._describe().get("version") is not None, name
     assert "feature_stats" in catalog  # persisted and versioned (README.md)

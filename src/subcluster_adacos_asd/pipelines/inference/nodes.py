@@ -45,14 +45,18 @@ def compute_inference_terms(
     feature_stats: pd.DataFrame,
     files: pd.DataFrame,
     variant_choice: dict[str, str],
+    reduced_members: dict[str, list[str]],
+    ensemble: str,
     batch_size: int,
     *,
     configuration: str,
 ) -> pd.DataFrame:
-    """One configuration's score terms of the files whose machine type uses its loss variant."""
+    """One configuration's score terms of the files whose machine type uses its loss variant
+    (``ensemble: reduced``: only the kept snapshots, for the machine types that keep them)."""
     return inference.configuration_terms(
         configuration, model_snapshots, fitted_backends, log_mel, feature_stats, files,
         variant_choice, int(batch_size),
+        members=reduced_members if ensemble == "reduced" else None,
     )
 
 
@@ -62,14 +66,19 @@ def score_inference_files(
     variant_choice: dict[str, str],
     thresholds: pd.DataFrame,
     normalisation: pd.DataFrame,
+    reduced_members: dict[str, list[str]],
+    reduced_thresholds: pd.DataFrame,
     parameters: dict,
     **terms_by_configuration: pd.DataFrame,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """``inference_scores`` (saved as Parquet and CSV) and ``inference_summary``; logs the
     summary, with every error's reason, as the run's last word."""
-    table = inference.score_table(
-        files, terms_by_configuration, tmax_terms, variant_choice, thresholds, normalisation
-    )
+    if inference.InferenceSettings.from_parameters(parameters).ensemble == "reduced":
+        table = inference.score_table(files, terms_by_configuration, tmax_terms, variant_choice,
+                                      reduced_thresholds, normalisation, reduced_members)
+    else:
+        table = inference.score_table(files, terms_by_configuration, tmax_terms, variant_choice,
+                                      thresholds, normalisation)
     result = inference.summary(table, parameters.get("input_path"))
     inference.log_summary(result)
     return table, table, result

@@ -23,7 +23,9 @@ from subcluster_adacos_asd.pipelines.inference.nodes import (
 )
 
 #: Datasets every configuration's namespace reads from outside it.
-SHARED_INPUTS = {"inference_log_mel", "feature_stats", "inference_checked_files", "variant_choice"}
+SHARED_INPUTS = {"inference_log_mel", "feature_stats", "inference_checked_files", "variant_choice",
+                 "reduced_members"}
+SHARED_PARAMETERS = {"params:inference.ensemble", "params:training.embed_batch_size"}
 
 
 def _bound(func, **kwargs):
@@ -37,14 +39,15 @@ def configuration_pipeline(configuration: TrainingConfiguration) -> Pipeline:
             node(
                 _bound(compute_inference_terms, configuration=configuration.name),
                 ["model_snapshots", "backends", "inference_log_mel", "feature_stats",
-                 "inference_checked_files", "variant_choice", "params:training.embed_batch_size"],
+                 "inference_checked_files", "variant_choice", "reduced_members",
+                 "params:inference.ensemble", "params:training.embed_batch_size"],
                 "inference_terms",
                 name="compute_inference_terms",
             )
         ],
         namespace=configuration.name,
         inputs=SHARED_INPUTS,
-        parameters={"params:training.embed_batch_size"},
+        parameters=SHARED_PARAMETERS,
     )
 
 
@@ -64,6 +67,8 @@ def create_pipeline(configurations: list[TrainingConfiguration], **kwargs) -> Pi
                 "variant_choice": "variant_choice",
                 "thresholds": "thresholds",
                 "normalisation": "score_normalisation",
+                "reduced_members": "reduced_members",
+                "reduced_thresholds": "reduced_thresholds",
                 "parameters": "params:inference",
                 **{name: f"{name}.inference_terms" for name in names},
             },

@@ -58,9 +58,11 @@ def reduce_ensemble(
     file_index: pd.DataFrame, tmax_terms: pd.DataFrame, statistics: pd.DataFrame,
     variant_choice: dict[str, str], fraction: float, percentile: float,
     **score_terms: pd.DataFrame,
-) -> tuple[pd.DataFrame, dict[str, list[str]], pd.DataFrame]:
+) -> tuple[pd.DataFrame, dict[str, list[str]], pd.DataFrame, pd.DataFrame]:
     """The greedy reduction curve, the members each machine type keeps (chosen on the labelled
-    test files: development data only, see reduction.py) and the reduced system's scores."""
+    test files: development data only, see reduction.py), the reduced system's scores and its
+    thresholds (for ``inference.ensemble: reduced``)."""
     scores = reduction.member_scores(score_terms, tmax_terms, file_index, statistics)
     curve, kept = reduction.reduce_ensemble(scores, file_index, variant_choice, fraction)
-    return curve, kept, reduction.reduced_system_scores(scores, file_index, kept, percentile)
+    reduced, thresholds = reduction.reduced_system_scores(scores, file_index, kept, percentile)
+    return curve, kept, reduced, thresholds

@@ -79,7 +79,7 @@ def create_pipeline(configurations: list[TrainingConfiguration], **kwargs) -> Pi
                 "percentile": "params:score.threshold_percentile",
                 **{name: f"{name}.score_terms" for name in names},
             },
-            ["ensemble_reduction", "reduced_members", "reduced_scores"],
+            ["ensemble_reduction", "reduced_members", "reduced_scores", "reduced_thresholds"],
             name="reduce_ensemble",
         )
     ensemble = Pipeline(
