@@ -85,6 +85,14 @@ def _aucs(total: pd.Series, groups) -> dict[str, float]:
             "target_auc": harmonic_mean(by_domain["target"])}
 
 
+def members_aucs(scores: pd.DataFrame, file_index: pd.DataFrame, machine_type: str,
+                 members: list[str]) -> dict[str, float]:
+    """hmean AUC (``auc``, ``source_auc``, ``target_auc``) of one machine type's labelled test
+    files under the sum of ``members``' scores: how a choice made elsewhere does here."""
+    rows = scores[scores["member"].isin(members)]
+    return _aucs(rows.groupby("file_id")["score"].sum(), _labelled_groups(file_index, machine_type))
+
+
 def reduce_ensemble(
     scores: pd.DataFrame,
     file_index: pd.DataFrame,
@@ -213,5 +221,5 @@ def kept_snapshots(kept: Mapping[str, list[str]], configuration: str) -> dict[st
 
 
 __all__ = ["CURVE_COLUMNS", "apply_members", "configurations_kept", "kept_snapshots",
-           "member_name", "member_scores", "reduce_ensemble", "reduced_rows",
+           "member_name", "member_scores", "members_aucs", "reduce_ensemble", "reduced_rows",
            "reduced_system_scores", "reduction_figure", "saved_training"]
