@@ -1,21 +1,9 @@
-"""Scoring new recordings with an already trained system: inputs, checks, error rows, the table.
+"""The new recordings of an inference run: listing, what each file is, checks and log-mel.
 
-A plant engineer drops new recordings into a folder and wants, per file, an anomaly score and a
-normal/anomalous decision from the system that the ``train`` / ``embed`` / ``score`` pipelines
-built. Everything that system needs is loaded from the catalog (model snapshots, fitted GMMs,
-temporal-max Gaussians, standardisation statistics, loss-variant choice, thresholds); nothing is
-refitted here. The score of a file is computed by the same library functions the ``score``
-pipeline used (:mod:`log_mel`, :mod:`training`, :mod:`embedding`, :mod:`backends`,
-:mod:`ensemble`), so a file scored here gets the score that pipeline gave it.
-
-New recordings are less tidy than a data set, so every file is checked and a bad one becomes an
-*error row* (``status`` = ``error``, ``reason`` naming the file and what is wrong, score NaN)
-instead of stopping the others: a name that does not say what machine it is, a machine type or
-section the system was not trained on, another sample rate or several channels (converted only
-where the parameters allow it), a clip too short for the trained frame count, an unreadable file.
-
-This module: the input files, their names, checks and log-mel, with an error row for each file
-that cannot be scored. No Kedro in here: the ``inference`` pipeline's nodes call these functions.
+New recordings are less tidy than a data set (see the package docstring), so every file is
+checked and one that cannot be scored becomes an error row naming the file and what is wrong,
+instead of stopping the others. No Kedro in here: the ``inference`` pipeline's nodes call these
+functions.
 """
 
 from __future__ import annotations
