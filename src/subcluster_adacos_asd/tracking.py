@@ -305,11 +305,14 @@ class TrackingHooks:
             if written_since(_dataset_output_path(run.catalog, name), run.started):
                 try:
                     _log_output(run, name, lambda name=name: run.catalog.load(name))
-                except Exception as error:  # a figure folder cannot be loaded: files only
+                except Exception as error:
                     logger.warning("MLflow: could not log %s: %s", name, error)
-        if run.evaluation_id is not None:
-            run.client.set_terminated(run.evaluation_id, status)
-        run.client.set_terminated(run.parent_id, status)
+        try:
+            if run.evaluation_id is not None:
+                run.client.set_terminated(run.evaluation_id, status)
+            run.client.set_terminated(run.parent_id, status)
+        except Exception as error:  # the run's own result (or error) matters more
+            logger.warning("MLflow: could not close run %s: %s", run.parent_id, error)
         run.seconds += time.perf_counter() - started
         logger.info("MLflow: run %s (%d nested runs) logged to %s in %.1f s", run.parent_id,
                     run.children, run.client.tracking_uri, run.seconds)
@@ -363,7 +366,10 @@ def _start_run(settings: TrackingSettings, project_path: Path, parameters: Mappi
     from mlflow.entities import Param
     from mlflow.tracking.context.registry import resolve_tags
 
-    client = MlflowClient(tracking_uri(settings.uri, project_path))
+    try:
+        client = MlflowClient(tracking_uri(settings.uri, project_path))
+    except ImportError as error:  # mlflow-skinny alone: no SQLAlchemy for the SQLite store
+        raise ImportError(f"{error}; the tracking extra installs it: {EXTRA_HINT}") from error
     experiment_id = _experiment_id(client, settings.experiment,
                                    local_uri(settings.artifact_location, project_path))
     tags = _run_tags(run_params)
