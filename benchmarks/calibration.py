@@ -43,8 +43,9 @@ def project_context(env: str | None):
     return DataCatalog.from_config(loader["catalog"]), loader["parameters"]
 
 
-def decision_rates(decided: pd.DataFrame) -> pd.DataFrame:
-    """Per domain: mean over sections of the false-alarm and detection rates, and the F1."""
+def decision_rates(decided: pd.DataFrame, by: tuple[str, ...] = ("domain",)) -> pd.DataFrame:
+    """Per domain (or ``by``): mean over sections of the false-alarm and detection rates, and
+    the F1."""
     from subcluster_adacos_asd.metrics import decision_metrics
 
     test = decided[(decided["split"] == "test") & decided["label"].isin(["normal", "anomaly"])]
@@ -55,10 +56,11 @@ def decision_rates(decided: pd.DataFrame) -> pd.DataFrame:
         d = group["decision"].to_numpy(dtype=float)
         if np.isnan(d).any() or y.sum() in (0, len(y)):
             continue
-        rows.append({"domain": domain, "false_alarm_rate": d[y == 0].mean(),
+        rows.append({"machine_type": machine_type, "domain": domain,
+                     "false_alarm_rate": d[y == 0].mean(),
                      "detection_rate": d[y == 1].mean(),
                      "F1": decision_metrics(y, d.astype(int))["F1"]})
-    return pd.DataFrame(rows).groupby("domain").mean()
+    return pd.DataFrame(rows).groupby(list(by)).mean(numeric_only=True)
 
 
 def markdown(frame: pd.DataFrame) -> str:
@@ -75,6 +77,10 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--percentile", type=float, default=90.0)
+    parser.add_argument("--by-type", action="store_true", help="rates per machine type too")
+    parser.add_argument("--dump", default=None,
+                        help="folder to write the chosen variant's scores and calibration "
+                             "scores to (Parquet), for further analysis")
     args = parser.parse_args()
     os.chdir(PROJECT)
 
@@ -119,6 +125,10 @@ def main() -> None:
     chosen = ensemble._chosen_rows(scores, choice)
     chosen_calibration = ensemble._chosen_rows(calibration_scores, choice)
     in_sample = chosen[calibration.normal_training(chosen)]
+    if args.dump:
+        Path(args.dump).mkdir(parents=True, exist_ok=True)
+        chosen.to_parquet(Path(args.dump) / "scores.parquet")
+        chosen_calibration.to_parquet(Path(args.dump) / "calibration_scores.parquet")
 
     ways = [("in_sample", in_sample, "own", "empirical", "section_term")]
     for rule in ("own", "shifted"):
@@ -134,13 +144,18 @@ def main() -> None:
             decided_rows = chosen
         table = calibration.thresholds_table(rows, args.percentile, "threshold_score",
                                              target_column, rule, distribution)
-        rates = decision_rates(ensemble.decide(decided_rows, table))
+        decided = ensemble.decide(decided_rows, table)
+        rates = decision_rates(decided)
         record = {"method": method, "target": rule, "distribution": distribution,
                   "target decides on": target_column}
         for domain, values in rates.iterrows():
             for metric, value in values.items():
                 record[f"{domain} {metric}"] = round(100 * value, 1)
         records.append(record)
+        if args.by_type:
+            by_type = decision_rates(decided, ("machine_type", "domain"))["false_alarm_rate"]
+            print(method, rule, distribution, target_column, "false alarms per type:",
+                  {f"{t}/{d}": round(100 * v, 1) for (t, d), v in by_type.items()})
     print(markdown(pd.DataFrame(records)))
     print(f"\n{args.folds} folds; backends of {len(names)} configurations fitted "
           f"{args.folds + 1} times each in {time.perf_counter() - started:.0f} s")
