@@ -39,6 +39,7 @@ from subcluster_adacos_asd.inference.files import (
 from subcluster_adacos_asd.inference.scoring import (
     check_snapshots,
     configuration_terms,
+    expected_false_alarms,
     log_summary,
     score_table,
     summary,
@@ -48,7 +49,8 @@ from subcluster_adacos_asd.inference.scoring import (
 __all__ = [
     "AUDIO_SUFFIXES", "DOMAINS", "FILE_COLUMNS", "OUTPUT_COLUMNS", "SPLIT_FOLDERS",
     "STATUS_ERROR", "STATUS_SCORED", "TERM_COLUMNS", "InferenceSettings", "check_snapshots",
-    "check_trained", "configuration_terms", "describe_files", "extract_log_mel",
+    "check_trained", "configuration_terms", "describe_files", "expected_false_alarms",
+    "extract_log_mel",
     "list_input_files", "log_summary", "machine_folder", "score_table", "scored_files",
     "summary", "temporal_max_terms", "trained_sections", "worker_count",
 ]
