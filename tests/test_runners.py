@@ -10,6 +10,7 @@ from kedro.io import DataCatalog
 from kedro.pipeline import Pipeline, node
 from kedro.runner import SequentialRunner
 
+from subcluster_adacos_asd import calibration
 from subcluster_adacos_asd.pipelines.score.pipeline import configuration_pipeline
 from tests.pipelines.score.fakes import CONFIGURATIONS, make_embeddings, make_file_index
 from tests.support import add_parameters, catalog_config, parameters
@@ -25,6 +26,9 @@ def _catalog(root) -> DataCatalog:
         catalog.save(f"{name}.embeddings", embeddings)
         catalog.save(f"{name}.centres", centres)
     catalog.save("file_index", index)
+    settings = parameters("score")["calibration"]
+    catalog.save("calibration_folds",
+                 calibration.assign_folds(index, settings["folds"], settings["seed"]))
     add_parameters(catalog, "score", parameters("score"))
     return catalog
 
@@ -46,12 +50,14 @@ def test_two_configurations_on_dask_equal_a_sequential_run(tmp_path, client):
     # every node ran on a worker process, not here
     assert len(client.scheduler_info()["workers"]) == 2
     for configuration in CONFIGURATIONS:
-        name = f"{configuration.name}.score_terms"
-        sequential = DataCatalog.from_config(
-            catalog_config("score", data_root=tmp_path / "sequential")).load(name)
-        dask = DataCatalog.from_config(catalog_config("score", data_root=tmp_path / "dask")).load(name)
-        assert len(dask) > 0
-        pd.testing.assert_frame_equal(sequential, dask)
+        for output in ("score_terms", "calibration_terms"):
+            name = f"{configuration.name}.{output}"
+            sequential = DataCatalog.from_config(
+                catalog_config("score", data_root=tmp_path / "sequential")).load(name)
+            dask = DataCatalog.from_config(
+                catalog_config("score", data_root=tmp_path / "dask")).load(name)
+            assert len(dask) > 0
+            pd.testing.assert_frame_equal(sequential, dask)
 
 
 def test_in_memory_datasets_between_nodes_are_refused(client):
