@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from subcluster_adacos_asd import baselines, references
+from subcluster_adacos_asd import baselines, feature_store, feature_table, references
 
 
 def train_baseline(
     file_index: pd.DataFrame,
-    log_mel: pd.DataFrame,
+    log_mel,
     feature_stats: pd.DataFrame,
     settings: dict,
     section_groups: list | None,
@@ -35,7 +35,7 @@ def train_baseline(
 def score_baseline(
     models: dict,
     file_index: pd.DataFrame,
-    log_mel: pd.DataFrame,
+    log_mel,
     feature_stats: pd.DataFrame,
     settings: dict,
     section_groups: list | None,
@@ -67,11 +67,18 @@ def combine_baseline_tables(*tables: pd.DataFrame) -> pd.DataFrame:
 
 
 def score_references(
-    file_index: pd.DataFrame, log_mel: pd.DataFrame, feature_stats: pd.DataFrame, settings: dict
+    file_index: pd.DataFrame, log_mel, feature_stats: pd.DataFrame, settings: dict
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Scores, decisions and thresholds of the non-learned reference systems (references.py)."""
-    values = baselines.log_mel_of_files(
-        log_mel, file_index["file_id"].astype(str).tolist(), baselines.n_mels_of(feature_stats))
+    """Scores, decisions and thresholds of the non-learned reference systems (references.py).
+
+    The references read the log-mel section by section: they get the table as a source in
+    file-index order, of which each section's rows are read when it is scored.
+    """
+    n_mels = baselines.n_mels_of(feature_stats)
+    source = feature_store.log_mel_source(log_mel, n_mels)
+    if source.n_mels != n_mels:
+        raise ValueError(f"log_mel has {source.n_mels} mel bins, feature_stats {n_mels}")
+    values = feature_store.select_rows(source, feature_table.feature_rows(file_index, source))
     return references.reference_scores(
         file_index, values,
         references.ReferenceSettings.from_parameters(settings, "params:baselines.references"))
