@@ -45,8 +45,11 @@ def frame_to_array(frame: pd.DataFrame, n_mels: int, column: str = "log_mel") ->
     """The (files, frames, n_mels) float32 array of a frame made by :func:`array_to_frame`.
 
     Works for frames read back from Parquet with ``dtype_backend: pyarrow`` (one flatten of the
-    Arrow list buffer) and, more slowly, for object columns of per-file arrays.
+    Arrow list buffer) and, more slowly, for object columns of per-file arrays; the stored
+    table as the catalog loads it (a ``feature_store`` source) gives its whole array.
     """
+    if not isinstance(frame, pd.DataFrame):
+        return np.asarray(log_mel_source(frame, n_mels))
     series = frame[column]
     if isinstance(series.dtype, pd.ArrowDtype):
         flat = series.list.flatten().to_numpy(dtype=np.float32)
