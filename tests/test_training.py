@@ -204,3 +204,26 @@ def test_several_steps_per_execution_give_the_weights_of_one_step_per_call():
     with pytest.raises(ValueError, match="steps_per_execution must be >= 1"):
         training.TrainingSettings(epochs=1, snapshot_epochs=(1,), steps_per_execution=0
                                   ).validate()
+
+
+def test_a_configuration_trains_the_same_after_others_and_the_released_framework_state():
+    """Each training starts by releasing Keras' state of the networks trained before it; the
+    earlier snapshots stay usable and the next configuration's weights do not depend on what
+    ran before it in the process."""
+    rng = np.random.default_rng(6)
+    patterns = rng.normal(size=(2, 32)).astype(np.float32)
+    x, y = _patterned_clips(rng, patterns, 6, 32)
+    names = ["m_section_00", "m_section_01"]
+    settings = training.TrainingSettings(epochs=1, snapshot_epochs=(1,), batch_size=6, seed=2)
+    first, _ = training.train_subcluster_adacos(
+        x, np.arange(len(x)), {"section": (names, y)}, 1, settings)
+    before = first["epoch_0001"].predict(x[:2, :, :, None], verbose=0)
+    other = training.TrainingSettings(epochs=1, snapshot_epochs=(1,), batch_size=4, seed=9)
+    training.train_subcluster_adacos(x, np.arange(len(x)), {"section": (names, y)}, 4, other)
+    again, _ = training.train_subcluster_adacos(
+        x, np.arange(len(x)), {"section": (names, y)}, 1, settings)
+    for a, b in zip(first["epoch_0001"].get_weights(), again["epoch_0001"].get_weights(),
+                    strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(first["epoch_0001"].predict(x[:2, :, :, None], verbose=0),
+                               before, rtol=1e-6, atol=1e-6)

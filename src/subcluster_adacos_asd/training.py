@@ -419,6 +419,35 @@ def _build_before_fit(trainer: keras.Model, batch) -> None:
     trainer.optimizer.build(trainer.trainable_variables)
 
 
+def release_framework_state() -> None:
+    """Free what Keras and TensorFlow still hold of the networks trained before.
+
+    A run trains its configurations one after another in one process; Keras' global state
+    (layer names, traced functions of finished models) and objects kept alive by reference
+    cycles are released here before the next configuration is built, and the freed heap is
+    handed back to the operating system (glibc's ``malloc_trim``), so the process does not
+    grow with the number of configurations. Models still referenced (saved snapshots, the
+    embedding predictors) stay usable. Results do not change: every configuration sets its
+    seeds afresh (tests/test_training.py).
+    """
+    keras.backend.clear_session(free_memory=True)
+    trim_heap()
+
+
+def trim_heap() -> None:
+    """Return freed heap memory to the operating system where the C library can (glibc)."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name:
+        return
+    try:
+        ctypes.CDLL(name).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def train_subcluster_adacos(
     features: np.ndarray,
     rows: np.ndarray,
@@ -437,6 +466,7 @@ def train_subcluster_adacos(
         raise ValueError(f"features must be (files, frames, mels), got shape {features.shape}")
     if len(rows) == 0:
         raise ValueError("No training files (split == 'train' and label == 'normal')")
+    release_framework_state()
     keras.utils.set_random_seed(settings.seed)
     _, frames, n_mels = features.shape
     augmentation = settings.augmentation
