@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from subcluster_adacos_asd import baselines, feature_store, feature_table, references
+from subcluster_adacos_asd.training import release_framework_state
 
 
 def train_baseline(
@@ -22,6 +23,7 @@ def train_baseline(
     pipeline binds it by keyword (see ``pipeline._bound``). ``settings``:
     ``params:baselines.<system>``, where an unknown key is an error.
     """
+    release_framework_state()  # what the networks trained before left in Keras/TensorFlow
     baseline = baselines.baseline(system)
     return baseline.fit(
         file_index,
@@ -49,6 +51,7 @@ def score_baseline(
     ``mobilenetv2`` (negative logit of the clip's own section); the pipeline binds it by keyword
     (see ``pipeline._bound``).
     """
+    release_framework_state()
     baseline = baselines.baseline(system)
     return baseline.score(
         models,
