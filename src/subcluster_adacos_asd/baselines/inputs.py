@@ -10,8 +10,8 @@ import numpy as np
 
 # Model input per predict call when scoring (float32 bytes): bounds memory on the full data set.
 # Each chunk costs about four times this while it is scored (the input, Keras' copy of it, the
-# batch outputs and their concatenation): 64 MB kept the default run under 2.5 GB, where 256 MB
-# made the autoencoder's scoring the run's peak (docs/training.md).
+# batch outputs and their concatenation): with 256 MB the autoencoder's scoring was the default
+# run's peak (docs/training.md).
 CHUNK_BYTES = 64 * 2**20
 
 
