@@ -72,6 +72,16 @@ def test_reconstruction_error_is_the_mean_square_per_clip():
     )
 
 
+def test_reconstruction_error_a_few_clips_at_a_time_equals_the_whole_chunk_in_float64():
+    """The memory-light loop gives the values of the float64 formula on the whole array."""
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(37, 11, 20)).astype(np.float32)
+    reconstructions = (vectors + rng.normal(scale=0.1, size=vectors.shape)).astype(np.float32)
+    whole = np.square(vectors.astype(np.float64) - reconstructions.astype(np.float64)).reshape(
+        37, -1).mean(axis=1)
+    np.testing.assert_array_equal(baselines.reconstruction_error(vectors, reconstructions), whole)
+
+
 def _logs(p):
     p = np.asarray(p, dtype=np.float64)
     return np.log(p), np.log1p(-p)

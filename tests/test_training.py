@@ -170,3 +170,60 @@ def test_crops_options_train_and_embed_whole_clips():
     with pytest.raises(ValueError, match="frequency_shifts must be distinct non-zero"):
         training.TrainingSettings.from_parameters(
             {"epochs": 1, "snapshot_epochs": [1], "frequency_shifts": [0, 1]})
+
+
+def _weights_after(settings, x, y, names):
+    snapshots, history = training.train_subcluster_adacos(
+        x, np.arange(len(x)), {"section": (names, y), "attribute": (names, y)}, 2, settings)
+    model = snapshots[training.snapshot_name(settings.epochs)]
+    return model.get_weights(), history
+
+
+def test_several_steps_per_execution_give_the_weights_of_one_step_per_call():
+    """The faster path for a GPU (several batches per compiled call) trains the same network:
+    the same weights, AdaCos scales and losses after two epochs of 5 batches each."""
+    rng = np.random.default_rng(5)
+    patterns = rng.normal(size=(3, 32)).astype(np.float32)
+    x, y = _patterned_clips(rng, patterns, 10, 32)
+    names = ["m_section_00", "m_section_01", "m_section_02"]
+    plain = training.TrainingSettings(epochs=2, snapshot_epochs=(2,), batch_size=6, seed=11)
+    fused = training.TrainingSettings(epochs=2, snapshot_epochs=(2,), batch_size=6, seed=11,
+                                      steps_per_execution=2)  # 5 batches: calls of 2, 2, 1
+    weights_a, history_a = _weights_after(plain, x, y, names)
+    weights_b, history_b = _weights_after(fused, x, y, names)
+    assert len(weights_a) == len(weights_b)
+    for a, b in zip(weights_a, weights_b, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    for column in ("loss", "section_scale", "attribute_scale"):
+        np.testing.assert_allclose(history_a[column], history_b[column], rtol=1e-4)
+    # and training did move the weights: the comparison is not between two initial states
+    keras.utils.set_random_seed(11)  # as training starts: the initial weights
+    initial = training.build_embedding_model(
+        32, 32, {"section": names, "attribute": names}, 2).get_weights()
+    assert max(np.abs(a - b).max() for a, b in zip(weights_a, initial, strict=True)) > 1e-3
+    with pytest.raises(ValueError, match="steps_per_execution must be >= 1"):
+        training.TrainingSettings(epochs=1, snapshot_epochs=(1,), steps_per_execution=0
+                                  ).validate()
+
+
+def test_a_configuration_trains_the_same_after_others_and_the_released_framework_state():
+    """Each training starts by releasing Keras' state of the networks trained before it; the
+    earlier snapshots stay usable and the next configuration's weights do not depend on what
+    ran before it in the process."""
+    rng = np.random.default_rng(6)
+    patterns = rng.normal(size=(2, 32)).astype(np.float32)
+    x, y = _patterned_clips(rng, patterns, 6, 32)
+    names = ["m_section_00", "m_section_01"]
+    settings = training.TrainingSettings(epochs=1, snapshot_epochs=(1,), batch_size=6, seed=2)
+    first, _ = training.train_subcluster_adacos(
+        x, np.arange(len(x)), {"section": (names, y)}, 1, settings)
+    before = first["epoch_0001"].predict(x[:2, :, :, None], verbose=0)
+    other = training.TrainingSettings(epochs=1, snapshot_epochs=(1,), batch_size=4, seed=9)
+    training.train_subcluster_adacos(x, np.arange(len(x)), {"section": (names, y)}, 4, other)
+    again, _ = training.train_subcluster_adacos(
+        x, np.arange(len(x)), {"section": (names, y)}, 1, settings)
+    for a, b in zip(first["epoch_0001"].get_weights(), again["epoch_0001"].get_weights(),
+                    strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(first["epoch_0001"].predict(x[:2, :, :, None], verbose=0),
+                               before, rtol=1e-6, atol=1e-6)

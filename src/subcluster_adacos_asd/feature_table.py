@@ -1,10 +1,12 @@
 """The feature tables: fixed-size arrays per file <-> Parquet-friendly frames, standardisation.
 
 Log-mel spectrograms (files x frames x mels) are stored as one row per file with a
-``fixed_size_list<float32>`` column; reading back flattens the Arrow buffer once. Every stage
-that feeds a network (train, embed, inference) standardises through :func:`standardised_features`
-and finds a file's row through :func:`feature_rows`; the temporal maxima of eq. 4 are one
-table function for the features pipeline and inference alike (:func:`tmax_table`).
+``fixed_size_list<float32>`` column. The pipelines get the stored table as a source read piece
+by piece (:mod:`feature_store`); small in-memory tables (inference, tests) are DataFrames.
+Training and embedding read through :func:`standardised_view`, inference standardises its few
+files at once with :func:`standardised_features`; both find a file's row through
+:func:`feature_rows`; the temporal maxima of eq. 4 are one table function for the features
+pipeline and inference alike (:func:`tmax_table`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+
+from subcluster_adacos_asd.feature_store import StandardisedFeatures, log_mel_source
 
 
 def array_to_frame(file_ids, values: np.ndarray, column: str = "log_mel") -> pd.DataFrame:
@@ -41,8 +45,11 @@ def frame_to_array(frame: pd.DataFrame, n_mels: int, column: str = "log_mel") ->
     """The (files, frames, n_mels) float32 array of a frame made by :func:`array_to_frame`.
 
     Works for frames read back from Parquet with ``dtype_backend: pyarrow`` (one flatten of the
-    Arrow list buffer) and, more slowly, for object columns of per-file arrays.
+    Arrow list buffer) and, more slowly, for object columns of per-file arrays; the stored
+    table as the catalog loads it (a ``feature_store`` source) gives its whole array.
     """
+    if not isinstance(frame, pd.DataFrame):
+        return np.asarray(log_mel_source(frame, n_mels))
     series = frame[column]
     if isinstance(series.dtype, pd.ArrowDtype):
         flat = series.list.flatten().to_numpy(dtype=np.float32)
@@ -78,9 +85,33 @@ def standardised_features(log_mel: pd.DataFrame, feature_stats: pd.DataFrame) ->
     return standardised
 
 
-def feature_rows(file_index: pd.DataFrame, log_mel: pd.DataFrame) -> np.ndarray:
+def standardised_view(log_mel, feature_stats: pd.DataFrame, rows: np.ndarray | None = None
+                      ) -> StandardisedFeatures:
+    """The standardised log-mel of ``rows`` (default: all) of any log-mel table, as a view that
+    reads and standardises only the rows asked for (:class:`StandardisedFeatures`).
+
+    What training and embedding read: with the stored table (``LogMelDataset``) the data set is
+    never in memory whole; the values equal :func:`standardised_features`' bit for bit.
+    """
+    mean, std = statistics_arrays(feature_stats)
+    if not np.all(np.isfinite(std)) or np.any(std <= 0):
+        raise ValueError("feature_stats has non-positive or non-finite std values")
+    source = log_mel_source(log_mel, len(mean))
+    if source.n_mels != len(mean):
+        raise ValueError(f"feature_stats has {len(mean)} mel bins, log_mel {source.n_mels}")
+    return StandardisedFeatures(source, mean.astype(np.float32), std.astype(np.float32), rows)
+
+
+def log_mel_file_ids(log_mel) -> np.ndarray:
+    """The ``file_id`` of each row of a log-mel table (a DataFrame or a feature_store source)."""
+    if isinstance(log_mel, pd.DataFrame):
+        return log_mel["file_id"].astype(str).to_numpy()
+    return np.asarray(log_mel.file_ids, dtype=object).astype(str)
+
+
+def feature_rows(file_index: pd.DataFrame, log_mel) -> np.ndarray:
     """For each file_index row, its row in ``log_mel`` (the contract keeps the same order)."""
-    log_mel_ids = pd.Index(log_mel["file_id"].astype(str))
+    log_mel_ids = pd.Index(log_mel_file_ids(log_mel))
     if not log_mel_ids.is_unique:
         raise ValueError("log_mel has duplicate file_id values")
     positions = log_mel_ids.get_indexer(file_index["file_id"].astype(str))
@@ -92,7 +123,7 @@ def feature_rows(file_index: pd.DataFrame, log_mel: pd.DataFrame) -> np.ndarray:
     return positions
 
 
-def tmax_table(log_mel: pd.DataFrame, feature_stats: pd.DataFrame) -> pd.DataFrame:
+def tmax_table(log_mel, feature_stats: pd.DataFrame) -> pd.DataFrame:
     """``file_id``, ``tmax_000`` ..: each file's temporal maximum of the standardised log-mel
     (the valve term, eq. 4), from the raw log-mel table and the training statistics."""
     from subcluster_adacos_asd.contracts import TMAX_PREFIX, numbered_columns
@@ -101,7 +132,7 @@ def tmax_table(log_mel: pd.DataFrame, feature_stats: pd.DataFrame) -> pd.DataFra
     mean, std = statistics_arrays(feature_stats)
     maxima = temporal_maxima(iter_feature_blocks(log_mel, len(mean)), len(log_mel), mean, std)
     table = pd.DataFrame(maxima, columns=numbered_columns(TMAX_PREFIX, len(mean)))
-    table.insert(0, "file_id", log_mel["file_id"].astype(str).to_numpy())
+    table.insert(0, "file_id", log_mel_file_ids(log_mel))
     return table
 
 

@@ -8,9 +8,9 @@ fmin 0 Hz, fmax = sample_rate / 2), i.e. exactly ``librosa.feature.melspectrogra
 arguments; then ``librosa.power_to_db(ref=1.0, amin=1e-10, top_db=None)``. A 10 s clip gives
 1 + 160000 // 512 = 313 frames. Arrays are (frames, mels) float32.
 
-Extraction runs in worker processes (joblib/loky) over chunks of files and writes each chunk
-into one preallocated (files, frames, mels) array, so the parent holds one copy of the feature
-array plus the few chunks in flight. No Kedro in here.
+Extraction runs in worker processes (joblib/loky) over chunks of files; the chunks come back
+in order (:func:`iter_log_mel_chunks`), so the ``features`` pipeline writes each to disk as it
+arrives and never holds the whole feature array. No Kedro in here.
 """
 
 from __future__ import annotations
@@ -262,18 +262,36 @@ def extract_log_mels(
 ) -> np.ndarray:
     """(files, n_frames, n_mels) float32 log-mels of ``items`` = ``(name, load)`` pairs, in order.
 
+    The chunks of :func:`iter_log_mel_chunks` copied into one preallocated array: memory is
+    that array plus about ``2 * n_jobs`` chunks. The ``features`` pipeline does not hold the
+    array: it writes the chunks as they come (``LogMelBlocks``, ``datasets.LogMelDataset``).
+    """
+    out = np.empty((len(items), settings.n_frames, settings.n_mels), dtype=np.float32)
+    for start, chunk in iter_log_mel_chunks(items, settings, n_jobs, chunk_size):
+        out[start : start + len(chunk)] = chunk
+    return out
+
+
+def iter_log_mel_chunks(
+    items: Sequence[tuple[str, Callable]],
+    settings: LogMelSettings,
+    n_jobs: int = -1,
+    chunk_size: int = 64,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """``(first_row, (files, n_frames, n_mels) float32)`` log-mels of ``items`` = ``(name,
+    load)`` pairs, chunk by chunk in order.
+
     ``n_jobs`` worker processes (-1: all cores; 1: this process) each take chunks of at most
     ``chunk_size`` files (smaller when there are few files, so every worker gets several chunks
-    and the progress log moves). Chunks return in order and are copied into one preallocated
-    array, so memory is that array plus about ``2 * n_jobs`` chunks. ``load`` callables must
-    pickle (the bound ``load`` of a Kedro dataset does). Progress is logged every ~10 %.
+    and the progress log moves). Chunks come back in order; at most about ``2 * n_jobs`` are in
+    flight. ``load`` callables must pickle (the bound ``load`` of a Kedro dataset does).
+    Progress is logged every ~10 %.
     """
     from joblib import Parallel, delayed, effective_n_jobs
 
     n_files = len(items)
-    out = np.empty((n_files, settings.n_frames, settings.n_mels), dtype=np.float32)
     if n_files == 0:
-        return out
+        return
     workers = max(1, min(int(effective_n_jobs(n_jobs)), n_files))
     size = max(1, min(int(chunk_size), math.ceil(n_files / (4 * workers))))
     starts = range(0, n_files, size)
@@ -292,7 +310,7 @@ def extract_log_mels(
     next_report = 0.1
     try:
         for start, chunk in zip(starts, chunks):
-            out[start : start + len(chunk)] = chunk
+            yield start, chunk
             done = (start + len(chunk)) / n_files
             if done >= next_report or done == 1.0:
                 logger.info(
@@ -307,13 +325,14 @@ def extract_log_mels(
         # error; the message names the file and says what is wrong, so the run's log shows it
         # once rather than the same error twice.
         raise AudioError(str(exc)) from None
-    return out
 
 
 def iter_feature_blocks(
     frame: pandas.DataFrame, n_mels: int, column: str = "log_mel", rows_per_block: int = 256
 ) -> Iterator[tuple[int, np.ndarray]]:
-    """``(first_row, (rows, frames, n_mels) array)`` blocks of a log-mel frame, in row order.
+    """``(first_row, (rows, frames, n_mels) array)`` blocks of a log-mel table, in row order.
+
+    ``frame``: a DataFrame, or a log-mel source of :mod:`feature_store` (read block by block).
 
     For Arrow-backed frames (``array_to_frame`` output, or Parquet read with
     ``dtype_backend: pyarrow``) the blocks are zero-copy views of the Arrow buffers, so a
@@ -322,6 +341,12 @@ def iter_feature_blocks(
     import pandas as pd
     import pyarrow as pa
 
+    if not isinstance(frame, pd.DataFrame):
+        # a log-mel source (feature_store): a stored table read piece by piece, or an array
+        from subcluster_adacos_asd.feature_store import log_mel_source
+
+        yield from log_mel_source(frame).blocks(rows_per_block)
+        return
     series = frame[column]
     if not isinstance(series.dtype, pd.ArrowDtype):
         from subcluster_adacos_asd.feature_table import frame_to_array

@@ -1,8 +1,9 @@
 """Training one sub-cluster AdaCos network: features, label encoding, batches, the loop, snapshots.
 
-No Kedro here: the ``train`` pipeline's nodes call these functions. The features stay one
-standardised float32 array (files x frames x mels) for the whole run; batches are gathered from
-it by index, so the data set is never held twice in memory.
+No Kedro here: the ``train`` pipeline's nodes call these functions. The features are any
+(files x frames x mels) array-like of standardised float32 values: an array, or the view of the
+stored log-mel that reads and standardises only the rows of each batch
+(``feature_store.StandardisedFeatures``), so the data set is never in memory whole.
 """
 
 from __future__ import annotations
@@ -56,6 +57,10 @@ class TrainingSettings(Settings):
     classes; Wilkinghoff 2024), ``class_weights`` (``balanced``: each head's loss weighted
     inversely to its class frequencies), ``scale_update`` (the adaptive-scale form, see
     :class:`SubclusterAdaCos`), ``time_pooling`` and ``statistics_branch`` (resnet.py).
+
+    ``steps_per_execution`` changes speed only: Keras runs that many batches per call into the
+    compiled train step (fewer host round trips on a GPU); the weights after each epoch are
+    those of one batch per call (tests/test_training.py checks it on the CPU).
     """
 
     epochs: int
@@ -75,6 +80,7 @@ class TrainingSettings(Settings):
     statistics_exchange: float = 0.0
     time_pooling: str = "max"
     statistics_branch: bool = False
+    steps_per_execution: int = 1
 
     @classmethod
     def from_parameters(cls, parameters: dict, what: str = "params:training") -> TrainingSettings:
@@ -98,6 +104,9 @@ class TrainingSettings(Settings):
             raise ValueError(
                 f"params:training.snapshot_epochs {bad} lie outside 1..epochs ({self.epochs})"
             )
+        if self.steps_per_execution < 1:
+            raise ValueError("params:training.steps_per_execution must be >= 1, got "
+                             f"{self.steps_per_execution}")
         if self.batch_size < 2:
             raise ValueError(f"params:training.batch_size must be >= 2, got {self.batch_size}")
         if self.class_weights not in CLASS_WEIGHTS:
@@ -410,6 +419,35 @@ def _build_before_fit(trainer: keras.Model, batch) -> None:
     trainer.optimizer.build(trainer.trainable_variables)
 
 
+def release_framework_state() -> None:
+    """Free what Keras and TensorFlow still hold of the networks trained before.
+
+    A run trains its configurations one after another in one process; Keras' global state
+    (layer names, traced functions of finished models) and objects kept alive by reference
+    cycles are released here before the next configuration is built, and the freed heap is
+    handed back to the operating system (glibc's ``malloc_trim``), so the process does not
+    grow with the number of configurations. Models still referenced (saved snapshots, the
+    embedding predictors) stay usable. Results do not change: every configuration sets its
+    seeds afresh (tests/test_training.py).
+    """
+    keras.backend.clear_session(free_memory=True)
+    trim_heap()
+
+
+def trim_heap() -> None:
+    """Return freed heap memory to the operating system where the C library can (glibc)."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name:
+        return
+    try:
+        ctypes.CDLL(name).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def train_subcluster_adacos(
     features: np.ndarray,
     rows: np.ndarray,
@@ -428,6 +466,7 @@ def train_subcluster_adacos(
         raise ValueError(f"features must be (files, frames, mels), got shape {features.shape}")
     if len(rows) == 0:
         raise ValueError("No training files (split == 'train' and label == 'normal')")
+    release_framework_state()
     keras.utils.set_random_seed(settings.seed)
     _, frames, n_mels = features.shape
     augmentation = settings.augmentation
@@ -457,6 +496,7 @@ def train_subcluster_adacos(
         loss=losses,
         loss_weights={head: 1.0 for head in labels},
         metrics={head: [mixed_label_accuracy] for head in labels},
+        steps_per_execution=settings.steps_per_execution,
     )
     batches = TrainingBatches(
         features, rows, labels, settings.batch_size, settings.seed,

@@ -122,19 +122,28 @@ def n_mels_of(feature_stats: pd.DataFrame) -> int:
     return n_mels
 
 
-def log_mel_of_files(log_mel: pd.DataFrame, file_ids: Sequence[str], n_mels: int) -> np.ndarray:
-    """The (files, frames, mels) float32 log-mel of the given files, in the given order."""
-    from subcluster_adacos_asd.feature_table import frame_to_array
+def log_mel_of_files(log_mel, file_ids: Sequence[str], n_mels: int) -> np.ndarray:
+    """The (files, frames, mels) float32 log-mel of the given files, in the given order.
 
-    check_columns(log_mel, ("file_id", "log_mel"), "log_mel")
-    positions = pd.Index(log_mel["file_id"]).get_indexer(list(file_ids))
+    ``log_mel``: a ``file_id``/``log_mel`` DataFrame or a log-mel source (``feature_store``),
+    of which only these files' rows are read.
+    """
+    from subcluster_adacos_asd.feature_table import frame_to_array, log_mel_file_ids
+
+    if isinstance(log_mel, pd.DataFrame):
+        check_columns(log_mel, ("file_id", "log_mel"), "log_mel")
+    positions = pd.Index(log_mel_file_ids(log_mel)).get_indexer(list(file_ids))
     if (positions < 0).any():
         missing = [f for f, p in zip(file_ids, positions) if p < 0]
         raise ValueError(
             f"{len(missing)} file(s) of file_index have no log_mel row, e.g. {missing[0]!r}: "
             "rerun the features pipeline"
         )
-    return frame_to_array(log_mel.iloc[positions], n_mels)
+    if isinstance(log_mel, pd.DataFrame):
+        return frame_to_array(log_mel.iloc[positions], n_mels)
+    if log_mel.n_mels != n_mels:
+        raise ValueError(f"log_mel has {log_mel.n_mels} mel bins, feature_stats {n_mels}")
+    return log_mel[positions]
 
 
 def check_columns(frame: pd.DataFrame, columns: Sequence[str], name: str) -> None:

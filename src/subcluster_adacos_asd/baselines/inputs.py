@@ -9,7 +9,10 @@ from __future__ import annotations
 import numpy as np
 
 # Model input per predict call when scoring (float32 bytes): bounds memory on the full data set.
-CHUNK_BYTES = 256 * 2**20
+# Each chunk costs about four times this while it is scored (the input, Keras' copy of it, the
+# batch outputs and their concatenation): with 256 MB the autoencoder's scoring was the default
+# run's peak (docs/training.md).
+CHUNK_BYTES = 64 * 2**20
 
 
 def frame_windows(log_mel: np.ndarray, n_frames: int, hop: int = 1) -> np.ndarray:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from subcluster_adacos_asd import baselines, calibration, references
+from subcluster_adacos_asd import baselines, calibration, feature_store, feature_table, references
 from subcluster_adacos_asd.calibration import CalibrationSettings, HoldoutSettings
+from subcluster_adacos_asd.training import release_framework_state
 
 
 def _calibration(parameters: dict | None) -> HoldoutSettings:
@@ -14,7 +15,7 @@ def _calibration(parameters: dict | None) -> HoldoutSettings:
 
 def train_baseline(
     file_index: pd.DataFrame,
-    log_mel: pd.DataFrame,
+    log_mel,
     feature_stats: pd.DataFrame,
     settings: dict,
     section_groups: list | None,
@@ -29,6 +30,7 @@ def train_baseline(
     ``params:baselines.<system>``, where an unknown key is an error. With
     ``baselines.calibration.method: holdout`` the held-out clips are not trained on.
     """
+    release_framework_state()  # what the networks trained before left in Keras/TensorFlow
     baseline = baselines.baseline(system)
     held_out = _calibration(calibration_parameters).clips(file_index)
     return baseline.fit(
@@ -43,7 +45,7 @@ def train_baseline(
 def score_baseline(
     models: dict,
     file_index: pd.DataFrame,
-    log_mel: pd.DataFrame,
+    log_mel,
     feature_stats: pd.DataFrame,
     settings: dict,
     section_groups: list | None,
@@ -59,6 +61,7 @@ def score_baseline(
     ``mobilenetv2`` (negative logit of the clip's own section); the pipeline binds it by keyword
     (see ``pipeline._bound``).
     """
+    release_framework_state()
     baseline = baselines.baseline(system)
     settings_of_calibration = _calibration(calibration_parameters)
     held_out = settings_of_calibration.clips(file_index)
@@ -80,14 +83,21 @@ def combine_baseline_tables(*tables: pd.DataFrame) -> pd.DataFrame:
 
 
 def score_references(
-    file_index: pd.DataFrame, log_mel: pd.DataFrame, feature_stats: pd.DataFrame, settings: dict,
+    file_index: pd.DataFrame, log_mel, feature_stats: pd.DataFrame, settings: dict,
     calibration_parameters: dict | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Scores, decisions and thresholds of the non-learned reference systems (references.py),
     thresholds set with the proposed system's target rule and distribution
-    (``params:score.calibration``) on leave-one-out training scores."""
-    values = baselines.log_mel_of_files(
-        log_mel, file_index["file_id"].astype(str).tolist(), baselines.n_mels_of(feature_stats))
+    (``params:score.calibration``) on leave-one-out training scores.
+
+    The references read the log-mel section by section: they get the table as a source in
+    file-index order, of which each section's rows are read when it is scored.
+    """
+    n_mels = baselines.n_mels_of(feature_stats)
+    source = feature_store.log_mel_source(log_mel, n_mels)
+    if source.n_mels != n_mels:
+        raise ValueError(f"log_mel has {source.n_mels} mel bins, feature_stats {n_mels}")
+    values = feature_store.select_rows(source, feature_table.feature_rows(file_index, source))
     return references.reference_scores(
         file_index, values,
         references.ReferenceSettings.from_parameters(settings, "params:baselines.references"),

@@ -1,25 +1,28 @@
 """Nodes of the `features` pipeline: thin wrappers over dcase_names and log_mel.
 
 ``raw_audio`` arrives as ``{partition_key: load}`` (a PartitionedDataset); nothing is loaded
-before ``extract_log_mel``, which hands the load callables to worker processes and returns the
-file index together with the log-mel: Kedro saves a node's outputs only once it has succeeded,
+before ``extract_log_mel``, which returns the file index together with the log-mel to be
+extracted (run by worker processes while ``log_mel`` is saved): Kedro saves ``log_mel`` first,
 so a failed extraction never leaves a new ``file_index`` that the features do not match.
+``log_mel`` reaches the later nodes as a table read piece by piece (``feature_store``).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import pandas as pd
 
 from subcluster_adacos_asd.dcase_names import check_training_coverage, index_files
-from subcluster_adacos_asd.feature_table import array_to_frame, tmax_table
+from subcluster_adacos_asd.feature_store import LogMelBlocks
+from subcluster_adacos_asd.feature_table import log_mel_file_ids, tmax_table
 from subcluster_adacos_asd.log_mel import (
     LogMelSettings,
-    extract_log_mels,
     iter_feature_blocks,
+    iter_log_mel_chunks,
     standardisation_statistics,
 )
 
@@ -50,7 +53,13 @@ def extract_log_mel(
     raw_audio: dict[str, Callable], audio_files: pd.DataFrame, parameters: dict
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(log_mel, file_index)``: the raw log-mel (dB) of every indexed file, in index order, on
-    all cores, and the index itself, which becomes ``file_index`` only with its features."""
+    all cores, and the index itself, which becomes ``file_index`` only with its features.
+
+    The log-mel is returned as :class:`LogMelBlocks`: the extraction runs while ``log_mel`` is
+    saved (``LogMelDataset`` writes each chunk as it arrives), so the features of the whole data
+    set are never in memory. Kedro saves ``log_mel`` before ``file_index``: an extraction that
+    fails leaves both as they were.
+    """
     settings = LogMelSettings.from_parameters(parameters)
     file_ids = audio_files["file_id"].tolist()
     missing = [f for f in file_ids if f not in raw_audio]
@@ -60,18 +69,17 @@ def extract_log_mel(
         )
     names = audio_files["path"].where(audio_files["path"] != "", audio_files["file_id"]).tolist()
     items = [(name, raw_audio[file_id]) for name, file_id in zip(names, file_ids)]
-    values = extract_log_mels(
-        items,
-        settings,
-        n_jobs=int(parameters.get("n_jobs", -1)),
-        chunk_size=int(parameters.get("chunk_size", 64)),
+    n_jobs, chunk_size = int(parameters.get("n_jobs", -1)), int(parameters.get("chunk_size", 64))
+    log_mel = LogMelBlocks(
+        file_ids, settings.n_frames, settings.n_mels,
+        partial(iter_log_mel_chunks, items, settings, n_jobs, chunk_size),
     )
-    return array_to_frame(file_ids, values, column="log_mel"), audio_files
+    return log_mel, audio_files
 
 
-def _training_mask(log_mel: pd.DataFrame, file_index: pd.DataFrame) -> np.ndarray:
+def _training_mask(log_mel, file_index: pd.DataFrame) -> np.ndarray:
     split = file_index.set_index("file_id")["split"]
-    aligned = split.reindex(log_mel["file_id"].astype(str))
+    aligned = split.reindex(log_mel_file_ids(log_mel))
     if aligned.isna().any():
         unknown = aligned.index[aligned.isna()][:3].tolist()
         raise KeyError(f"log_mel has files that file_index lacks, e.g. {unknown}")
@@ -79,7 +87,7 @@ def _training_mask(log_mel: pd.DataFrame, file_index: pd.DataFrame) -> np.ndarra
 
 
 def compute_feature_stats(
-    log_mel: pd.DataFrame, file_index: pd.DataFrame, parameters: dict
+    log_mel, file_index: pd.DataFrame, parameters: dict
 ) -> pd.DataFrame:
     """Per-mel-bin mean and std over all frames of the training files (split == train) only."""
     n_mels = int(parameters["n_mels"])
@@ -90,7 +98,7 @@ def compute_feature_stats(
 
 
 def compute_tmax_features(
-    log_mel: pd.DataFrame, feature_stats: pd.DataFrame, parameters: dict
+    log_mel, feature_stats: pd.DataFrame, parameters: dict
 ) -> pd.DataFrame:
     """Temporal maximum of the standardised log-mel of every file (the valve term, eq. 4)."""
     n_mels = int(parameters["n_mels"])

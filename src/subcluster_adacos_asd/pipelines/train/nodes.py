@@ -13,7 +13,7 @@ logger = logging.getLogger(__name__)
 
 def train_model(
     file_index: pd.DataFrame,
-    log_mel: pd.DataFrame,
+    log_mel,
     feature_stats: pd.DataFrame,
     training_parameters: dict,
     *,
@@ -27,7 +27,8 @@ def train_model(
     per namespaced node by the pipeline.
     """
     settings = training.TrainingSettings.from_parameters(training_parameters)
-    features = feature_table.standardised_features(log_mel, feature_stats)
+    # read and standardised batch by batch: the data set is never in memory whole
+    features = feature_table.standardised_view(log_mel, feature_stats)
     rows = feature_table.feature_rows(file_index, log_mel)
     mask = training.training_mask(file_index)
     labels = training.head_labels(file_index[mask], variant)
