@@ -218,12 +218,15 @@ def _project_catalog() -> dict:
 
 
 def test_every_dataset_the_project_writes_saves_atomically():
-    """Each catalog entry but the (read) audio is an AtomicDataset or a KerasSnapshotsDataset,
-    and a temporary name of a versioned entry can never match Kedro's version glob."""
+    """Each catalog entry but the (read) audio and manifest is an AtomicDataset (or its
+    OptionalAtomicDataset) or a KerasSnapshotsDataset, and a temporary name of a versioned entry
+    can never match Kedro's version glob."""
     config = _project_catalog()
     own = {"subcluster_adacos_asd.datasets.AtomicDataset",
+           "subcluster_adacos_asd.datasets.OptionalAtomicDataset",
            "subcluster_adacos_asd.datasets.KerasSnapshotsDataset"}
-    assert {name for name, entry in config.items() if entry["type"] not in own} == {"raw_audio"}
+    assert {name for name, entry in config.items() if entry["type"] not in own} == {
+        "raw_audio", "recordings_manifest"}
     catalog = DataCatalog.from_config(config)
     backends = catalog.get("sc16_both.backends")
     assert isinstance(backends, AtomicDataset)

@@ -172,7 +172,7 @@ def test_real_dcase2023_toycar_file_index():
         dataset="subcluster_adacos_asd.datasets.WavDataset",
         filename_suffix=".wav",
     ).load()
-    index = build_file_index(partitions, {"invalid_file_names": "error"})
+    index = build_file_index(partitions, None, {"invalid_file_names": "error"})
     assert index["split"].value_counts().to_dict() == {"train": 170, "test": 100}
     assert index["domain"].value_counts().to_dict() == {"source": 210, "target": 60}
     first = index.iloc[0]

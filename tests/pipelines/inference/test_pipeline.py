@@ -196,10 +196,12 @@ def test_pipeline_reads_the_trained_system_and_parameters_only():
         "params:inference", "params:features", "params:training.embed_batch_size",
         "params:inference.ensemble", "feature_stats",
         "tmax_backend", "variant_choice", "thresholds", "score_normalisation",
-        "reduced_members", "reduced_thresholds",
+        "reduced_members", "reduced_thresholds", "level_reference", "score_history_previous",
         "sc01_both.model_snapshots", "sc01_both.backends",
         "sc04_sections.model_snapshots", "sc04_sections.backends"}
-    assert pipeline.outputs() == {"inference_scores", "inference_scores_csv", "inference_summary"}
+    assert pipeline.outputs() == {"inference_scores", "inference_scores_csv", "inference_summary",
+                                  "score_history", "score_history_figures",
+                                  "score_history_overview"}
     assert sorted(n.name for n in pipeline.only_nodes_with_namespaces(["sc04_sections"]).nodes) \
         == ["sc04_sections.compute_inference_terms"]
     assert create_pipeline([]).nodes == []
@@ -212,7 +214,8 @@ def test_everything_inference_loads_and_writes_is_in_the_catalog():
     catalog = DataCatalog.from_config(config)
     versioned = ["sc04_both.model_snapshots", "sc04_both.backends", "tmax_backend",
                  "variant_choice", "thresholds", "reduced_members", "reduced_thresholds",
-                 "inference_scores", "inference_scores_csv", "inference_summary"]
+                 "inference_scores", "inference_scores_csv", "inference_summary",
+                 "score_history", "level_reference"]
     for name in versioned:
         assert catalog.get(name)._describe().get("version") is not None, name
     assert "feature_stats" in catalog  # persisted and versioned (README.md)

@@ -1,4 +1,5 @@
-"""Nodes of the `features` pipeline: thin wrappers over dcase_names and log_mel.
+"""Nodes of the `features` pipeline: thin wrappers over dcase_names, manifest, attribute_classes,
+levels and log_mel.
 
 ``raw_audio`` arrives as ``{partition_key: load}`` (a PartitionedDataset); nothing is loaded
 before ``extract_log_mel``, which hands the load callables to worker processes and returns the
@@ -8,12 +9,15 @@ so a failed extraction never leaves a new ``file_index`` that the features do no
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 
+from subcluster_adacos_asd import levels
+from subcluster_adacos_asd.attribute_classes import assign_attribute_classes
 from subcluster_adacos_asd.dcase_names import check_training_coverage, index_files
 from subcluster_adacos_asd.feature_table import array_to_frame, tmax_table
 from subcluster_adacos_asd.log_mel import (
@@ -22,6 +26,9 @@ from subcluster_adacos_asd.log_mel import (
     iter_feature_blocks,
     standardisation_statistics,
 )
+from subcluster_adacos_asd.manifest import IndexSettings, folder_file_index, manifest_file_index
+
+logger = logging.getLogger(__name__)
 
 
 def _partition_path(load: Callable) -> str:
@@ -34,16 +41,30 @@ def _partition_path(load: Callable) -> str:
     return path if "://" in path else os.path.abspath(path)
 
 
-def build_file_index(raw_audio: dict[str, Callable], parameters: dict) -> pd.DataFrame:
-    """One row per WAV of ``raw_audio`` with what its name says (docs/data_contracts.md).
+def build_file_index(
+    raw_audio: dict[str, Callable], recordings_manifest: pd.DataFrame | None, parameters: dict
+) -> pd.DataFrame:
+    """One row per recording of ``raw_audio`` with what it is (docs/data_contracts.md).
 
-    Stops at a section with test files but no training files (naming a file of it) before any
-    audio is read, rather than at the ``score`` pipeline.
+    What a recording is comes from the manifest where the environment configures one
+    (``recordings_manifest``), else from the folders (``features.layout: folders``), else from
+    the DCASE file names. Files without attributes and attribute classes too small for their
+    GMM are resolved here, with a warning each (attribute_classes.py). Stops at a section with
+    test files but no training files (naming a file of it) before any audio is read, rather
+    than at the ``score`` pipeline.
     """
+    settings = IndexSettings.from_feature_parameters(parameters)
     paths = {file_id: _partition_path(load) for file_id, load in raw_audio.items()}
-    index = index_files(paths, parameters.get("invalid_file_names", "error"))
+    if recordings_manifest is not None:
+        logger.info("File index from the manifest %s (%d rows)",
+                    recordings_manifest.attrs.get("source", ""), len(recordings_manifest))
+        index = manifest_file_index(recordings_manifest, paths)
+    elif settings.layout == "folders":
+        index = folder_file_index(paths, settings.invalid_file_names)
+    else:
+        index = index_files(paths, settings.invalid_file_names)
     check_training_coverage(index)
-    return index
+    return assign_attribute_classes(index, settings.min_attribute_clips)
 
 
 def extract_log_mel(
@@ -66,7 +87,26 @@ def extract_log_mel(
         n_jobs=int(parameters.get("n_jobs", -1)),
         chunk_size=int(parameters.get("chunk_size", 64)),
     )
+    # Digital silence and levels far from the training clips' stop the run here, before
+    # anything is saved (levels.py).
+    levels.check_training_recordings(
+        audio_files, levels.levels_table(file_ids, values),
+        IndexSettings.from_feature_parameters(parameters).level_tolerance_db)
     return array_to_frame(file_ids, values, column="log_mel"), audio_files
+
+
+def compute_level_reference(
+    log_mel: pd.DataFrame, file_index: pd.DataFrame, parameters: dict
+) -> pd.DataFrame:
+    """Per machine type, section and domain, the levels of the normal training clips and the
+    band a new clip's level must lie in (levels.py): ``inference`` checks new files with it."""
+    n_mels = int(parameters["n_mels"])
+    frames = [levels.levels_table(log_mel["file_id"].iloc[start:start + len(block)], block)
+              for start, block in iter_feature_blocks(log_mel, n_mels)]
+    table = pd.concat(frames, ignore_index=True) if frames else levels.levels_table(
+        [], np.zeros((0, 1, n_mels), dtype=np.float32))
+    tolerance = IndexSettings.from_feature_parameters(parameters).level_tolerance_db
+    return levels.level_reference(table, file_index, tolerance)
 
 
 def _training_mask(log_mel: pd.DataFrame, file_index: pd.DataFrame) -> np.ndarray:
