@@ -180,7 +180,7 @@ def checked_manifest(frame: pd.DataFrame, default_split: str | None = None) -> p
     if not problems:
         duplicated = table["path"].duplicated(keep=False)
         for path, group in table[duplicated].groupby("path", sort=True):
-            problems.append(f"{source}: {path} is listed {len(group)} times "
+            problems.append(f"{path} is listed {len(group)} times "
                             f"(rows {', '.join(str(r) for r in group['row'])})")
     if problems:
         raise ManifestError(_listed(f"{source}: {len(problems)} problem(s)", problems))

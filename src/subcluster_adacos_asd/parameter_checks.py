@@ -7,7 +7,7 @@ before any node (Kedro's ``before_pipeline_run``) and reads each parameter secti
 pipeline uses through the settings dataclass its nodes use (``TrainingSettings``,
 ``LogMelSettings``, ``BackendSettings``, ...; :mod:`settings_base` checks each value's type and
 rejects unknown keys), plus the schemas below for the sections whose nodes read plain values.
-All problems are reported at once, each with its parameter's name.
+The first problem of every section is reported at once, each with its parameter's name.
 """
 
 from __future__ import annotations
@@ -57,7 +57,15 @@ def settings_of(cls: type[Settings], values: Mapping | None, what: str, **kwargs
     hints = _hints(cls)
     checked = {key: checked_value(value, hints[key], f"{what}.{key}") if key in hints else value
                for key, value in values.items()}
-    return cls.from_parameters(checked, what, **kwargs)
+    try:
+        return cls.from_parameters(checked, what, **kwargs)
+    except ParameterError:
+        raise
+    except (ValueError, TypeError) as error:  # a range check that names the key alone
+        message = str(error)
+        if "params:" in message or what.removeprefix("params:") in message:
+            raise
+        raise ParameterError(f"{what}: {message}") from error
 
 
 def _hints(cls) -> dict[str, Any]:
