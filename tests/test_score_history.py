@@ -49,8 +49,8 @@ def test_one_figure_per_machine_section_and_an_overview():
         _scores(["/r/c.wav"], [2.0], [0], section=3)])
     history = update_history(None, scores, pd.Timestamp("2024-05-03"))
     figures = history_figures(history)
-    assert sorted(figures) == ["pump_section_00", "pump_section_03"]
-    (axes,) = figures["pump_section_00"].axes
+    assert sorted(figures) == ["pump_section_00.png", "pump_section_03.png"]
+    (axes,) = figures["pump_section_00.png"].axes
     assert axes.get_title() == "pump section 00: 2 recordings, 1 alarms"
     labels = [line.get_label() for line in axes.get_lines()]
     assert labels == ["source: normal", "source: alarm", "source: threshold"]

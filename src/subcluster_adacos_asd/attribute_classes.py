@@ -60,9 +60,10 @@ def _fall_back_to_sections(index: pd.DataFrame) -> None:
     if not training.any():
         return  # e.g. evaluation-set test files: nothing is trained or fitted on them
     sections = sorted(pd.unique(index.loc[training, "section_class"]))
-    share = (f"no training file carries attributes" if training.sum() == (index["split"] == "train").sum()
-             else f"{int(training.sum())} of {int((index['split'] == 'train').sum())} training "
-                  f"files carry no attributes (e.g. {_where(index[training].iloc[0])})")
+    trained = int((index["split"] == "train").sum())
+    share = ("no training file carries attributes" if training.sum() == trained
+             else f"{int(training.sum())} of {trained} training files carry no attributes "
+                  f"(e.g. {_where(index[training].iloc[0])})")
     logger.warning(
         "Attributes: %s; their attribute class is their section class (%s), so the attribute "
         "head of the 'both' configurations learns sections for them and their section gets one "

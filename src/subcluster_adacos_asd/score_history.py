@@ -75,18 +75,19 @@ def update_history(previous: pd.DataFrame | None, inference_scores: pd.DataFrame
 
 
 def figure_name(machine_type: str, section: int) -> str:
-    """The file name (without ``.png``) of a machine section's figure."""
+    """The name of a machine section: ``<machine_type>_section_<SS>``."""
     return f"{machine_type}_section_{int(section):02d}"
 
 
 def history_figures(history: pd.DataFrame) -> dict[str, Figure]:
-    """One figure per machine type and section: score against recording time per domain, the
-    threshold as it stood at each recording (a step line), alarms marked in red."""
+    """``<machine_type>_section_<SS>.png``: one figure per machine type and section, score
+    against recording time per domain, the threshold as it stood at each recording (a step
+    line), alarms marked in red."""
     figures = {}
     for (machine_type, section), rows in history.groupby(["machine_type", "section"], sort=True):
         figure = Figure(figsize=(8.0, 3.6), layout="constrained")
         draw_section(figure.add_subplot(), rows, str(machine_type), int(section))
-        figures[figure_name(machine_type, section)] = figure
+        figures[f"{figure_name(machine_type, section)}.png"] = figure
     return figures
 
 

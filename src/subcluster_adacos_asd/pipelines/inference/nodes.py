@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 
 import pandas as pd
-
 from matplotlib.figure import Figure
 
 from subcluster_adacos_asd import inference, score_history
