@@ -65,6 +65,10 @@ def test_a_silent_or_far_too_quiet_training_clip_is_an_error_naming_the_file(cap
     assert reasons.str.contains("digital silence").tolist() == [True, False, False]
     assert reasons.str.contains(r"level -\d+\.\d dB lies -\d\d\.\d dB from the median").tolist() \
         == [False, True, True]
+    # a domain without training clips has no band: only silence is named
+    target = index.iloc[8:].assign(domain="target")
+    assert levels.level_problems(target, table.iloc[8:], reference).astype(bool).tolist() \
+        == [True, False, False]
     unchecked = levels.level_reference(table.iloc[:8], good, None)
     assert levels.level_problems(index.iloc[8:], table.iloc[8:], unchecked).astype(bool).tolist() \
         == [True, False, False]

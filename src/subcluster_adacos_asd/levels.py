@@ -116,7 +116,7 @@ def level_problems(files: pd.DataFrame, levels: pd.DataFrame, reference: pd.Data
             reasons.append(
                 f"{where}: digital silence: every log-mel value lies at the floor of "
                 f"{FLOOR_DB:.0f} dB (all samples zero: a disconnected or muted microphone?)")
-        elif row.get("low_db") is not None and not row["low_db"] <= level <= row["high_db"]:
+        elif pd.notna(row.get("low_db")) and not row["low_db"] <= level <= row["high_db"]:
             reasons.append(
                 f"{where}: level {level:.1f} dB lies {level - row['median_db']:+.1f} dB from the "
                 f"median {row['median_db']:.1f} dB of the {int(row['clips'])} normal "
