@@ -61,9 +61,9 @@ def make_conf(root: Path, epochs: int) -> Path:
     return conf
 
 
-def copy_under_arbitrary_names(recordings: Path, seed: int) -> pd.DataFrame:
-    """The ToyCar clips as ``line_3/<date>/rec_<hex>.wav`` with ``manifest.csv`` (rows in the
-    order of the DCASE names); returns the manifest with the original names beside it."""
+def arbitrary_names(seed: int) -> pd.DataFrame:
+    """The manifest of the ToyCar clips as ``line_3/<date>/rec_<hex>.wav`` (rows in the order of
+    their DCASE names), with the original names beside it (column ``original``)."""
     from subcluster_adacos_asd.dcase_names import parse_file_name
 
     rng = np.random.default_rng(seed)
@@ -74,17 +74,21 @@ def copy_under_arbitrary_names(recordings: Path, seed: int) -> pd.DataFrame:
         key = wav.relative_to(TOYCAR).with_suffix("").as_posix()
         parsed = parse_file_name(key)
         recorded = start + pd.Timedelta(minutes=37 * i)
-        name = f"line_3/{recorded:%Y-%m-%d}/rec_{rng.integers(16**8):08x}.wav"
-        target = recordings / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(wav, target)
-        rows.append({"path": name, "machine": parsed.machine_type, "section": parsed.section,
+        rows.append({"path": f"line_3/{recorded:%Y-%m-%d}/rec_{rng.integers(16**8):08x}.wav",
+                     "machine": parsed.machine_type, "section": parsed.section,
                      "domain": parsed.domain, "split": parsed.split, "label": parsed.label,
                      "attributes": parsed.attributes, "timestamp": f"{recorded:%Y-%m-%d %H:%M}",
                      "original": key})
-    manifest = pd.DataFrame(rows)
+    return pd.DataFrame(rows)
+
+
+def copy_under_arbitrary_names(manifest: pd.DataFrame, recordings: Path) -> None:
+    """Copies every clip to its new name below ``recordings`` and writes ``manifest.csv``."""
+    for name, original in zip(manifest["path"], manifest["original"]):
+        target = recordings / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(TOYCAR / f"{original}.wav", target)
     manifest.drop(columns="original").to_csv(recordings / "manifest.csv", index=False)
-    return manifest
 
 
 def kedro(conf: Path, env: str, pipelines: str, *params: str) -> float:
@@ -125,7 +129,9 @@ def daily_manifests(root: Path, manifest: pd.DataFrame, days: int) -> list[Path]
     tests = manifest[manifest["split"] == "test"].sample(frac=1.0, random_state=0)
     folder = root / "own_data/01_raw/recordings"
     paths = []
-    for day, chunk in enumerate(np.array_split(tests, days)):
+    bounds = np.linspace(0, len(tests), days + 1).round().astype(int)
+    for day in range(days):
+        chunk = tests.iloc[bounds[day]:bounds[day + 1]]
         date = pd.Timestamp("2024-06-03") + pd.Timedelta(days=day)
         stamps = [date + pd.Timedelta(hours=6, minutes=45 * i) for i in range(len(chunk))]
         table = chunk.drop(columns=["original", "split"]).assign(
@@ -143,21 +149,26 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=3, help="seed of the arbitrary names")
     parser.add_argument("--keep", type=Path, help="work here and keep everything")
     parser.add_argument("--figure", type=Path, help="copy the score history figure here")
+    parser.add_argument("--reuse", action="store_true",
+                        help="with --keep: the two training runs are there already; compare "
+                             "and score only")
     args = parser.parse_args()
     if not TOYCAR.is_dir():
         raise SystemExit(f"{TOYCAR} is missing: the shared real clips are needed")
     root = args.keep or Path(tempfile.mkdtemp(prefix="own_recordings_"))
     root.mkdir(parents=True, exist_ok=True)
     print(f"{os.cpu_count()} CPU cores, load {os.getloadavg()[0]:.1f}; working in {root}")
-    conf = make_conf(root, args.epochs)
-    manifest = copy_under_arbitrary_names(root / "own_data/01_raw/recordings", args.seed)
-    print(f"{len(manifest)} clips copied under arbitrary names, e.g. "
-          f"{manifest['original'].iloc[0]}.wav -> {manifest['path'].iloc[0]}")
-
-    stages = "features,train,embed,score"
-    for env in ("names", "own_data"):
-        seconds = kedro(conf, env, stages)
-        print(f"kedro run --env {env} --pipelines={stages}: {seconds:.0f} s")
+    manifest = arbitrary_names(args.seed)
+    conf = root / "conf"
+    if not (args.reuse and args.keep and conf.is_dir()):
+        conf = make_conf(root, args.epochs)
+        copy_under_arbitrary_names(manifest, root / "own_data/01_raw/recordings")
+        print(f"{len(manifest)} clips copied under arbitrary names, e.g. "
+              f"{manifest['original'].iloc[0]}.wav -> {manifest['path'].iloc[0]}")
+        stages = "features,train,embed,score"
+        for env in ("names", "own_data"):
+            seconds = kedro(conf, env, stages)
+            print(f"kedro run --env {env} --pipelines={stages}: {seconds:.0f} s")
     both = compare(root, manifest)
     print("\n| files | scores bit-identical | max abs score difference | thresholds equal | "
           "decisions equal |\n|---:|---:|---:|---|---|")
