@@ -183,6 +183,7 @@ def main() -> None:
 
     print("\n| inference run | files | scored | history rows | seconds |\n|---|---:|---:|---:|---:|")
     history = root / "own_data/08_reporting/inference/score_history.parquet"
+    shutil.rmtree(history.parent, ignore_errors=True)  # a history from this example only
     days = daily_manifests(root, manifest, args.days)
     own_scores = pd.read_parquet(latest(root / "own_data/07_model_output/anomaly_scores.parquet"))
     index = pd.read_parquet(latest(root / "own_data/02_intermediate/file_index.parquet"))

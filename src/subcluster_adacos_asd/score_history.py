@@ -22,8 +22,8 @@ logger = logging.getLogger(__name__)
 
 #: One row of the history per key: a recording of one machine unit at one time.
 HISTORY_KEY = ["machine_type", "section", "recorded_at"]
-HISTORY_COLUMNS = [*HISTORY_KEY, "domain", "file", "score", "threshold", "decision", "variant",
-                   "scored_at"]
+HISTORY_COLUMNS = [*HISTORY_KEY, "domain", "file", "score", "threshold_score", "threshold",
+                   "decision", "variant", "scored_at"]
 DOMAIN_MARKERS = {"source": "o", "target": "s"}
 
 
@@ -37,6 +37,7 @@ def history_rows(inference_scores: pd.DataFrame, scored_at: pd.Timestamp) -> pd.
         "domain": scored["domain"].astype(str),
         "file": scored["file"].astype(str),
         "score": scored["score"].astype(float),
+        "threshold_score": scored["threshold_score"].astype(float),
         "threshold": scored["threshold"].astype(float),
         "decision": scored["decision"].astype("Int64"),
         "variant": scored["variant"].astype(str),
@@ -64,8 +65,9 @@ def update_history(previous: pd.DataFrame | None, inference_scores: pd.DataFrame
             "%d scored files share machine type, section and recording time with another file "
             "of this run; the history keeps the last of each, e.g. of %s", len(clashes),
             " and ".join(same.tolist()))
+    # (a history written before a column existed gets it empty)
     frames = [new] if previous is None or previous.empty else [
-        previous[HISTORY_COLUMNS].astype(new.dtypes.to_dict()), new]
+        previous.reindex(columns=HISTORY_COLUMNS).astype(new.dtypes.to_dict()), new]
     history = pd.concat(frames, ignore_index=True)
     history = history.drop_duplicates(HISTORY_KEY, keep="last")
     added = len(history) - (0 if previous is None else len(previous))
@@ -80,9 +82,10 @@ def figure_name(machine_type: str, section: int) -> str:
 
 
 def history_figures(history: pd.DataFrame) -> dict[str, Figure]:
-    """``<machine_type>_section_<SS>.png``: one figure per machine type and section, score
-    against recording time per domain, the threshold as it stood at each recording (a step
-    line), alarms marked in red."""
+    """``<machine_type>_section_<SS>.png``: one figure per machine type and section, the score
+    that decides (``threshold_score``: the anomaly score in the source domain, its section term
+    in the target domain, paper 2.6) against recording time per domain, the threshold as it
+    stood at each recording (a step line), alarms marked in red."""
     figures = {}
     for (machine_type, section), rows in history.groupby(["machine_type", "section"], sort=True):
         figure = Figure(figsize=(8.0, 3.6), layout="constrained")
@@ -117,19 +120,19 @@ def draw_section(axes, rows: pd.DataFrame, machine_type: str, section: int) -> N
         marker = DOMAIN_MARKERS.get(str(domain), "^")
         quiet = group[~alarms.loc[group.index]]
         loud = group[alarms.loc[group.index]]
-        axes.plot(quiet["recorded_at"], quiet["score"], marker, linestyle="none",
+        axes.plot(quiet["recorded_at"], quiet["threshold_score"], marker, linestyle="none",
                   color="tab:blue", markersize=4, label=f"{domain}: normal")
-        axes.plot(loud["recorded_at"], loud["score"], marker, linestyle="none", color="tab:red",
-                  markersize=6, label=f"{domain}: alarm")
+        axes.plot(loud["recorded_at"], loud["threshold_score"], marker, linestyle="none",
+                  color="tab:red", markersize=6, label=f"{domain}: alarm")
         axes.step(group["recorded_at"], group["threshold"], where="post", color="0.3",
                   linestyle="--" if domain == "source" else ":", linewidth=1.2,
                   label=f"{domain}: threshold")
     axes.set_title(f"{machine_type} section {section:02d}: {len(rows)} recordings, "
                    f"{int(alarms.sum())} alarms", fontsize=10)
     axes.set_xlabel("recording time")
-    axes.set_ylabel("anomaly score")
+    axes.set_ylabel("score against its threshold")
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=7, loc="best")
+    axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     for label in axes.get_xticklabels():
         label.set_rotation(20)
         label.set_horizontalalignment("right")
