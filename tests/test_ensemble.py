@@ -81,7 +81,8 @@ def test_scores_per_domain_with_tmax_once_per_member(scores):
 def test_thresholds_are_percentiles_of_normal_training_scores(scores):
     _, _, frame = scores
     table = ensemble.thresholds(frame[frame["variant"] == "both"], 90)
-    assert list(table.columns) == ["machine_type", "section", "domain", "threshold"]
+    assert list(table.columns) == ["machine_type", "section", "domain", "threshold",
+                                   "percentile", "calibration"]
     assert len(table) == 4
     fan_source = table.set_index(["machine_type", "domain"]).loc[("fan", "source"), "threshold"]
     # training section terms: 4 * i + 2 for i = 0..9, attribute 400
@@ -106,7 +107,7 @@ def test_decisions_compare_threshold_score_strictly_above():
 def test_anomaly_scores_of_the_chosen_variants(scores):
     index, _, frame = scores
     choice = {"fan": "both", "valve": "sections"}
-    anomaly, table = ensemble.anomaly_scores(frame, choice, 90)
+    anomaly, table = ensemble.anomaly_scores(frame, frame, choice, 90)
     assert list(anomaly.columns) == ensemble.ANOMALY_SCORE_COLUMNS
     assert anomaly["file_id"].tolist() == index["file_id"].tolist()
     assert (anomaly.groupby("machine_type")["variant"].unique().map(list).to_dict()
@@ -116,7 +117,7 @@ def test_anomaly_scores_of_the_chosen_variants(scores):
     assert (test["decision"] == (test["label"] == "anomaly").astype(int)).all()
     assert len(table) == 4
     with pytest.raises(ValueError, match="pump"):
-        ensemble.anomaly_scores(frame.assign(machine_type="pump"), choice)
+        ensemble.anomaly_scores(frame.assign(machine_type="pump"), frame, choice)
     # inference: new files decided with the saved thresholds give the same rows
     new = frame[frame["split"] == "test"]
     again = ensemble.apply_thresholds(new, choice, table)
@@ -144,11 +145,11 @@ def test_variant_choice_fixed_default_fallback_and_dev_auc(scores):
 def test_system_scores_hold_every_system(scores):
     _, _, frame = scores
     choice = {"fan": "both", "valve": "sections"}
-    systems = ensemble.system_scores(frame, choice, 90)
+    systems = ensemble.system_scores(frame, frame, choice, 90)
     assert set(systems["system"]) == set(ensemble.SYSTEMS)
     assert list(systems.columns) == ["file_id", "system", "score", "decision"]
     assert str(systems["decision"].dtype) == "Int64"
-    anomaly, _ = ensemble.anomaly_scores(frame, choice, 90)
+    anomaly, _ = ensemble.anomaly_scores(frame, frame, choice, 90)
     proposed = systems[systems["system"] == "proposed"].set_index("file_id")
     np.testing.assert_allclose(proposed.loc[anomaly["file_id"], "score"], anomaly["score"])
     assert (proposed.loc[anomaly["file_id"], "decision"].to_numpy()

@@ -45,8 +45,40 @@ def test_decision_metrics_as_the_evaluator_computes_them():
     assert got["precision"] == pytest.approx(2 / 3)
     assert got["recall"] == pytest.approx(0.5)
     assert got["F1"] == pytest.approx(2 * (2 / 3) * 0.5 / (2 / 3 + 0.5))
+    assert got["false_alarm_rate"] == pytest.approx(1 / 3)  # 1 of 3 normal clips flagged
+    assert got["detection_rate"] == pytest.approx(2 / 4)  # 2 of 4 anomalies flagged
     none = metrics.decision_metrics(y_true, [0] * 7)  # no positive decision: epsilon guards
-    assert none == {"precision": 0.0, "recall": 0.0, "F1": 0.0}
+    assert none == {"precision": 0.0, "recall": 0.0, "F1": 0.0, "false_alarm_rate": 0.0,
+                    "detection_rate": 0.0}
+    every = metrics.decision_metrics(y_true, [1] * 7)
+    assert every["false_alarm_rate"] == 1.0 and every["detection_rate"] == 1.0
+
+
+def _brute_force_best_f1(y_true, scores):
+    """Every threshold between sorted scores (and below all), F1 counted by hand."""
+    y_true, scores = np.asarray(y_true), np.asarray(scores, float)
+    best = 0.0
+    for threshold in [-np.inf, *np.unique(scores)]:
+        flagged = scores > threshold
+        tp = int(np.sum(flagged & (y_true == 1)))
+        fp = int(np.sum(flagged & (y_true == 0)))
+        fn = int(np.sum(~flagged & (y_true == 1)))
+        if tp:
+            best = max(best, 2 * tp / (2 * tp + fp + fn))
+    return best
+
+
+def test_oracle_f1_is_the_best_f1_of_any_threshold():
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        y_true = rng.integers(0, 2, size=15)
+        y_true[:2] = [0, 1]
+        scores = rng.normal(size=15) + y_true
+        assert metrics.oracle_f1(y_true, scores) == pytest.approx(
+            _brute_force_best_f1(y_true, scores))
+    # a perfect ranking reaches 1; flagging everything is the floor of the oracle
+    assert metrics.oracle_f1([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9]) == pytest.approx(1.0)
+    assert metrics.oracle_f1([0, 0, 1, 1], [0.9, 0.8, 0.2, 0.1]) == pytest.approx(2 / 3)
 
 
 def test_harmonic_mean_floors_at_epsilon_and_drops_nan():

@@ -105,7 +105,8 @@ def _per_section():
                     rows.append(dict(system=system, machine_type=machine_type, section=section,
                                      domain=domain, n_normal=5, n_anomaly=5,
                                      AUC=base + 0.01 * section, pAUC=base - 0.1, precision=0.5,
-                                     recall=0.5, F1=0.5))
+                                     recall=0.5, F1=0.5, false_alarm_rate=0.1 * (section + 1),
+                                     detection_rate=0.5 + 0.2 * section, oracle_F1=0.7))
     return pd.DataFrame(rows)
 
 
@@ -171,3 +172,31 @@ def test_harmonic_mean_figure_bars_are_the_summary_values():
 def test_nan_to_none_makes_json_safe_values():
     value = {"a": [np.float64("nan"), np.int64(3)], "b": {1: 0.5}}
     assert reporting.nan_to_none(value) == {"a": [None, 3], "b": {"1": 0.5}}
+
+
+def test_overview_and_decisions_tables_hold_the_decision_columns():
+    per_section = _per_section()
+    summary = metrics.summary(per_section)
+    overview = reporting.table_overview(summary, metrics.official_scores(per_section))
+    assert list(overview.columns) == ["system", "official score",
+                                      *[name for _, _, name in reporting.OVERVIEW_COLUMNS]]
+    proposed = overview.set_index("system").loc["proposed"]
+    # by hand: sections 0 and 1 flag 10 % and 20 % of normal clips in each of 2 machine types,
+    # so the mean over the 4 section rows of a domain is 15 %; detections 50 % and 70 %
+    assert proposed["source false alarms"] == pytest.approx(0.15)
+    assert proposed["target false alarms"] == pytest.approx(0.15)
+    assert proposed["source detections"] == pytest.approx(0.6)
+    assert proposed["F1"] == pytest.approx(0.5) and proposed["oracle F1"] == pytest.approx(0.7)
+    decisions = reporting.table_decisions(summary)
+    assert list(decisions.columns) == ["system", "machine_type", "domain", "false alarms",
+                                       "detections", "F1", "oracle F1"]
+    assert decisions["system"].iloc[0] == "proposed"
+    fan_target = decisions[(decisions["system"] == "autoencoder")
+                           & (decisions["machine_type"] == "fan")
+                           & (decisions["domain"] == "target")].iloc[0]
+    assert fan_target["false alarms"] == pytest.approx(0.15)
+    assert fan_target["detections"] == pytest.approx(0.6)
+    assert set(decisions["machine_type"]) == {"fan", "valve", "all"}
+    # a system without decisions (NaN rates) has no rows
+    no_decisions = per_section.assign(false_alarm_rate=np.nan, detection_rate=np.nan)
+    assert reporting.table_decisions(metrics.summary(no_decisions)).empty

@@ -341,7 +341,10 @@ def score_terms(
         return _score_terms(fitted, embeddings, file_index)
 
 
-def _score_terms(fitted: SnapshotBackends, embeddings, file_index) -> pd.DataFrame:
+def _score_terms(fitted: SnapshotBackends, embeddings, file_index, lacking: str = "raise"
+                 ) -> pd.DataFrame:
+    """``lacking``: ``raise`` for a file whose section has no fitted GMM, ``nan`` to leave its
+    terms NaN (a cross-fitting fold that left out a section's only target clip)."""
     label = "embeddings to score"
     _single_snapshot(embeddings, label)
     missing = [c for c in fitted.embedding_columns if c not in embeddings.columns]
@@ -355,6 +358,8 @@ def _score_terms(fitted: SnapshotBackends, embeddings, file_index) -> pd.DataFra
     for section_class, positions in rows.groupby("section_class", sort=True).indices.items():
         example = rows["file_id"].iloc[positions[0]]
         if section_class not in fitted.section_models:
+            if lacking == "nan":
+                continue
             raise ValueError(
                 f"No section GMM for {section_class!r} (file {example!r}): the section has no "
                 "normal source-domain training files"
@@ -369,6 +374,8 @@ def _score_terms(fitted: SnapshotBackends, embeddings, file_index) -> pd.DataFra
         tgt = positions[is_target[positions]]
         if len(tgt):
             if section_class not in fitted.target_models:
+                if lacking == "nan":
+                    continue
                 raise ValueError(
                     f"No target GMM for {section_class!r} (file "
                     f"{rows['file_id'].iloc[tgt[0]]!r}): the section has no normal "
@@ -377,6 +384,40 @@ def _score_terms(fitted: SnapshotBackends, embeddings, file_index) -> pd.DataFra
             terms["target_term"][tgt] = target_term(
                 fitted.target_models[section_class], values[tgt])
     return pd.DataFrame({"file_id": rows["file_id"].to_numpy(), **terms})
+
+
+def _without_fold(file_index: pd.DataFrame, held_out: set[str]) -> pd.DataFrame:
+    """``file_index`` with the held-out clips no longer training clips (what a fold's fit sees)."""
+    index = file_index.copy()
+    index.loc[index["file_id"].astype(str).isin(held_out), "split"] = "held_out"
+    return index
+
+
+def cross_fitted_terms(
+    embeddings: pd.DataFrame,
+    centres: pd.DataFrame,
+    file_index: pd.DataFrame,
+    folds: pd.DataFrame,
+    settings: BackendSettings | None = None,
+) -> pd.DataFrame:
+    """``file_id`` + the terms of each clip of ``folds`` (``file_id, fold``) from backends fitted
+    on the other folds' clips (calibration.py): out-of-sample scores of normal training clips.
+
+    One snapshot, as :func:`fit_backends`. A clip whose section has no GMM without its fold (a
+    section's only clip) gets NaN terms.
+    """
+    settings = settings or BackendSettings()
+    fold_of = embeddings["file_id"].astype(str).map(folds.set_index("file_id")["fold"])
+    frames = []
+    with threadpool_limits(limits=1):
+        for fold in sorted(pd.unique(fold_of.dropna())):
+            held = (fold_of == fold).to_numpy()
+            index = _without_fold(file_index, set(embeddings.loc[held, "file_id"].astype(str)))
+            fitted = _fit_backends(embeddings, centres, index, settings)
+            frames.append(_score_terms(fitted, embeddings[held], file_index, lacking="nan"))
+    columns = ["file_id", *TERM_COLUMNS]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(
+        columns=columns)
 
 
 def fit_configuration_backends(
@@ -414,6 +455,29 @@ def configuration_score_terms(
         terms.insert(1, "snapshot", snapshot)
         frames.append(terms)
     return pd.concat(frames, ignore_index=True)
+
+
+def configuration_calibration_terms(
+    embeddings: pd.DataFrame,
+    centres: pd.DataFrame,
+    file_index: pd.DataFrame,
+    folds: pd.DataFrame,
+    settings: BackendSettings | None = None,
+) -> pd.DataFrame:
+    """``<configuration>.calibration_terms``: :func:`cross_fitted_terms` of every snapshot,
+    ``file_id, snapshot`` + the terms (empty without folds: ``calibration.method: in_sample``)."""
+    columns = ["file_id", "snapshot", *TERM_COLUMNS]
+    if folds is None or folds.empty:
+        return pd.DataFrame(columns=columns).astype({c: float for c in TERM_COLUMNS})
+    by_snapshot = dict(tuple(embeddings.groupby("snapshot", sort=False)))
+    centres_by_snapshot = dict(tuple(centres.groupby("snapshot", sort=False)))
+    frames = []
+    for snapshot in _snapshots(embeddings, "embeddings"):
+        terms = cross_fitted_terms(by_snapshot[snapshot], centres_by_snapshot[snapshot],
+                                   file_index, folds, settings)
+        terms.insert(1, "snapshot", snapshot)
+        frames.append(terms)
+    return pd.concat(frames, ignore_index=True)[columns]
 
 
 def _snapshots(frame: pd.DataFrame, what: str) -> list[str]:
@@ -491,3 +555,33 @@ def tmax_terms(
                 term[positions] = tmax_term(
                     [backend.gaussians[a] for a in attributes], values[positions])
     return pd.DataFrame({"file_id": rows["file_id"].to_numpy(), "tmax_term": term})
+
+
+def cross_fitted_tmax_terms(
+    tmax_features: pd.DataFrame,
+    file_index: pd.DataFrame,
+    machine_types: Iterable[str],
+    folds: pd.DataFrame,
+    settings: MixtureSettings | None = None,
+) -> pd.DataFrame:
+    """``file_id, tmax_term`` of the clips of ``folds`` (``file_id, fold``), each from the
+    Gaussians fitted without its fold (the calibration counterpart of :func:`tmax_terms`); NaN
+    where the term does not apply or its attribute class had no other clip."""
+    machine_types = tuple(machine_types)
+    columns = ["file_id", "tmax_term"]
+    if folds is None or folds.empty or not machine_types:
+        return pd.DataFrame(columns=columns).astype({"tmax_term": float})
+    fold_of = tmax_features["file_id"].astype(str).map(folds.set_index("file_id")["fold"])
+    frames = []
+    for fold in sorted(pd.unique(fold_of.dropna())):
+        held = (fold_of == fold).to_numpy()
+        index = _without_fold(file_index, set(tmax_features.loc[held, "file_id"].astype(str)))
+        backend = fit_tmax_backend(tmax_features, index, machine_types, settings)
+        rows = _indexed_rows(tmax_features[held], file_index, "tmax_features")
+        fitted = rows["section_class"].isin(list(backend.attributes_of_section)).to_numpy()
+        term = np.full(len(rows), np.nan)
+        if fitted.any():
+            term[fitted] = tmax_terms(backend, tmax_features[held][fitted], file_index)[
+                "tmax_term"].to_numpy()
+        frames.append(pd.DataFrame({"file_id": rows["file_id"].to_numpy(), "tmax_term": term}))
+    return pd.concat(frames, ignore_index=True)[columns]

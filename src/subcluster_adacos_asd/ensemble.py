@@ -31,6 +31,11 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from subcluster_adacos_asd.calibration import (
+    CalibrationSettings,
+    normal_training,
+    thresholds_table,
+)
 from subcluster_adacos_asd.configurations import parse_configuration_name
 from subcluster_adacos_asd.contracts import PROPOSED_SYSTEMS, TERM_COLUMNS
 from subcluster_adacos_asd.metrics import harmonic_mean, roc_auc
@@ -275,24 +280,49 @@ def _harmonic_mean_auc(rows: pd.DataFrame) -> float:
 # thresholds and decisions
 
 
-def thresholds(scores: pd.DataFrame, percentile: float = 90.0, column: str = "threshold_score"
-               ) -> pd.DataFrame:
-    """``machine_type, section, domain, threshold``: the percentile of ``column`` over the normal
-    training files of each section and domain (paper 2.6). Rows with NaN ``column`` are skipped.
+#: The column each target-domain decision compares, per compared column (paper 2.6: the
+#: proposed system's target decision uses only the section term).
+TARGET_COLUMNS = {"threshold_score": "section_term"}
+
+
+def thresholds(
+    calibration: pd.DataFrame,
+    percentile: float = 90.0,
+    column: str = "threshold_score",
+    settings: CalibrationSettings | None = None,
+) -> pd.DataFrame:
+    """``machine_type, section, domain, threshold``: the percentile of ``column`` over the
+    normal training files of each section and domain (paper 2.6), as ``settings`` says
+    (calibration.py; the target rule and the quantile's distribution). ``calibration``: the
+    scores to calibrate on (in-sample or cross-fitted, see :func:`calibration_scores`). Rows
+    with NaN ``column`` are skipped."""
+    settings = settings or CalibrationSettings()
+    target_column = TARGET_COLUMNS.get(column)
+    if target_column not in calibration.columns:  # e.g. the reduced system's single score
+        target_column = column
+    table = thresholds_table(calibration, percentile, column, target_column,
+                             settings.target, settings.distribution)
+    # what the thresholds promise travels with them (inference reports it)
+    return table.assign(percentile=float(percentile), calibration=settings.method)
+
+
+def calibration_scores(
+    scores: pd.DataFrame,
+    file_index: pd.DataFrame,
+    tmax_calibration_terms: pd.DataFrame | None,
+    statistics: pd.DataFrame | None,
+    calibration_terms: Mapping[str, pd.DataFrame],
+) -> pd.DataFrame:
+    """The :func:`variant_scores` rows of the normal training files that thresholds are set on.
+
+    Out of sample where cross-fitted terms exist (``<configuration>.calibration_terms``, the
+    same ensemble sum as the scores), else the in-sample rows of ``scores`` (the paper).
     """
-    if not 0 <= percentile <= 100:
-        raise ValueError(f"threshold percentile must be within [0, 100], got {percentile}")
-    normal_train = scores[
-        (scores["split"] == "train") & (scores["label"] == "normal") & scores[column].notna()
-    ]
-    keys = ["machine_type", "section", "domain"]
-    result = (
-        normal_train.groupby(keys, sort=True)[column]
-        .apply(lambda values: float(np.percentile(values.to_numpy(dtype=float), percentile)))
-        .rename("threshold")
-        .reset_index()
-    )
-    return result[[*keys, "threshold"]]
+    if not calibration_terms or all(t.empty for t in calibration_terms.values()):
+        return scores[normal_training(scores)].reset_index(drop=True)
+    training = file_index[normal_training(file_index)]
+    sums = sum_members(calibration_terms, statistics, file_index)
+    return variant_scores(sums, training, tmax_calibration_terms, statistics)
 
 
 def decide(scores: pd.DataFrame, threshold_table: pd.DataFrame,
@@ -322,14 +352,24 @@ ANOMALY_SCORE_COLUMNS = [
 
 
 def anomaly_scores(
-    scores: pd.DataFrame, variant_choice: Mapping[str, str], percentile: float = 90.0
+    scores: pd.DataFrame, calibration: pd.DataFrame, variant_choice: Mapping[str, str],
+    percentile: float = 90.0, settings: CalibrationSettings | Mapping | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The proposed system: each machine type's chosen variant, thresholds and decisions.
+    """The proposed system: each machine type's chosen variant, thresholds (from the
+    ``calibration`` scores) and decisions.
 
     Returns ``(anomaly_scores, thresholds)`` as in docs/data_contracts.md.
     """
-    table = thresholds(_chosen_rows(scores, variant_choice), percentile)
+    settings = _calibration_settings(settings)
+    table = thresholds(_chosen_rows(calibration, variant_choice), percentile,
+                       settings=settings)
     return apply_thresholds(scores, variant_choice, table), table
+
+
+def _calibration_settings(settings) -> CalibrationSettings:
+    if isinstance(settings, CalibrationSettings):
+        return settings
+    return CalibrationSettings.from_parameters(settings, "params:score.calibration")
 
 
 def apply_thresholds(
@@ -353,7 +393,8 @@ def _chosen_rows(scores: pd.DataFrame, variant_choice: Mapping[str, str]) -> pd.
 
 
 def system_scores(
-    scores: pd.DataFrame, variant_choice: Mapping[str, str], percentile: float = 90.0
+    scores: pd.DataFrame, calibration: pd.DataFrame, variant_choice: Mapping[str, str],
+    percentile: float = 90.0, settings: CalibrationSettings | Mapping | None = None,
 ) -> pd.DataFrame:
     """Long ``file_id, system, score, decision`` of every system of the evaluation.
 
@@ -361,18 +402,20 @@ def system_scores(
     machine types; ``dist_<term>``: one distribution's term alone, summed over the proposed
     ensemble (Table 3; files where the term does not apply are left out). Decisions follow
     the same percentile rule on each system's own training scores; ``dist_target`` has none,
-    since its training files are the target GMM's means (paper 2.6).
+    since its training files are the target GMM's means (paper 2.6). Every threshold comes from
+    the same system's ``calibration`` scores (:func:`calibration_scores`).
     """
+    settings = _calibration_settings(settings)
     parts = []
 
-    def add(system: str, rows: pd.DataFrame, column: str, threshold_column: str | None):
+    def add(system: str, rows: pd.DataFrame, column: str, threshold_column: str | None,
+            calibrated: pd.DataFrame):
         rows = rows[rows[column].notna()]
         if threshold_column is None:
             decision = pd.array([pd.NA] * len(rows), dtype="Int64")
         else:
-            decided = decide(rows, thresholds(rows, percentile, threshold_column),
-                             threshold_column)
-            decision = decided["decision"].array
+            table = thresholds(calibrated, percentile, threshold_column, settings)
+            decision = decide(rows, table, threshold_column)["decision"].array
         parts.append(pd.DataFrame({
             "file_id": rows["file_id"].to_numpy(),
             "system": system,
@@ -381,12 +424,14 @@ def system_scores(
         }))
 
     chosen = _chosen_rows(scores, variant_choice)
-    add("proposed", chosen, "score", "threshold_score")
+    chosen_calibration = _chosen_rows(calibration, variant_choice)
+    add("proposed", chosen, "score", "threshold_score", chosen_calibration)
     for variant in sorted(pd.unique(scores["variant"])):
-        add(f"loss_{variant}", scores[scores["variant"] == variant], "score", "threshold_score")
-    add("dist_section", chosen, "section_term", "section_term")
-    add("dist_attribute", chosen, "attribute_term", "attribute_term")
-    add("dist_target", chosen, "target_term", None)
+        add(f"loss_{variant}", scores[scores["variant"] == variant], "score", "threshold_score",
+            calibration[calibration["variant"] == variant])
+    add("dist_section", chosen, "section_term", "section_term", chosen_calibration)
+    add("dist_attribute", chosen, "attribute_term", "attribute_term", chosen_calibration)
+    add("dist_target", chosen, "target_term", None, chosen_calibration)
     result = pd.concat(parts, ignore_index=True)
     result["decision"] = result["decision"].astype("Int64")
     return result

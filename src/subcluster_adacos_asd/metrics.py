@@ -15,6 +15,12 @@ computes, per machine type, section and domain:
 * harmonic means (``scipy.stats.hmean``) of each metric over sections and domains per machine
   type, and over everything, each value floored at epsilon.
 
+Beyond the evaluator, what a decision is worth to a monitoring user: the false-alarm rate
+(normal test clips flagged) and the detection rate (anomalous ones flagged), averaged over
+sections (not harmonic means: a rate of 0 is a good value, not a missing one), and the best F1
+any single threshold reaches on the same scores (``oracle_F1``, a reference that peeks at the
+test labels).
+
 The challenge's official score (ranking) is the harmonic mean of all AUCs and pAUCs together
 over every machine type, section and domain.
 """
@@ -31,7 +37,13 @@ from sklearn import metrics as sk_metrics
 
 MAX_FPR = 0.1
 EPSILON = sys.float_info.epsilon
-METRIC_COLUMNS = ("AUC", "pAUC", "precision", "recall", "F1")
+#: Per section and domain; harmonic means over sections except for :data:`MEAN_COLUMNS`.
+METRIC_COLUMNS = ("AUC", "pAUC", "precision", "recall", "F1", "false_alarm_rate",
+                  "detection_rate", "oracle_F1")
+#: Shares of clips flagged: averaged (a harmonic mean of rates near 0 says nothing useful).
+MEAN_COLUMNS = ("false_alarm_rate", "detection_rate")
+#: What the decisions are worth: computed only where a system decides.
+DECISION_COLUMNS = ("precision", "recall", "F1", "false_alarm_rate", "detection_rate")
 LABELLED = ("normal", "anomaly")
 
 
@@ -64,14 +76,27 @@ def partial_roc_auc_unstandardised(y_true, scores, max_fpr: float = MAX_FPR) -> 
 
 
 def decision_metrics(y_true, decisions) -> dict[str, float]:
-    """Precision, recall and F1 of 0/1 decisions, with the official evaluator's epsilon guards."""
+    """Precision, recall and F1 of 0/1 decisions, with the official evaluator's epsilon guards,
+    and what a monitoring user reads first: the false-alarm rate (normal clips flagged) and
+    the detection rate (anomalous clips flagged, the recall)."""
     tn, fp, fn, tp = sk_metrics.confusion_matrix(
         np.asarray(y_true, dtype=int), np.asarray(decisions, dtype=int), labels=[0, 1]
     ).ravel()
     precision = tp / max(tp + fp, EPSILON)
     recall = tp / max(tp + fn, EPSILON)
     f1 = 2.0 * precision * recall / max(precision + recall, EPSILON)
-    return {"precision": float(precision), "recall": float(recall), "F1": float(f1)}
+    return {"precision": float(precision), "recall": float(recall), "F1": float(f1),
+            "false_alarm_rate": float(fp / max(fp + tn, EPSILON)),
+            "detection_rate": float(recall)}
+
+
+def oracle_f1(y_true, scores) -> float:
+    """The best F1 any single threshold reaches on ``scores``: a reference for the F1 of the
+    decisions, which must set their threshold without the test labels."""
+    precision, recall, _ = sk_metrics.precision_recall_curve(
+        np.asarray(y_true, dtype=int), np.asarray(scores, dtype=float))
+    f1 = 2.0 * precision * recall / np.maximum(precision + recall, EPSILON)
+    return float(np.max(f1))
 
 
 def harmonic_mean(values: Iterable[float]) -> float:
@@ -124,8 +149,8 @@ def section_metrics(
                     rows.append({**row, "pAUC": np.nan})
             row = _scored_row({**base, "domain": "both"}, section, section, max_fpr)
             if row is not None:
-                rows.append({**row, "AUC": np.nan, "precision": np.nan, "recall": np.nan,
-                             "F1": np.nan})
+                rows.append({**row, "AUC": np.nan, "oracle_F1": np.nan,
+                             **dict.fromkeys(DECISION_COLUMNS, np.nan)})
     columns = [*keys, "n_normal", "n_anomaly", *METRIC_COLUMNS]
     return pd.DataFrame(rows, columns=columns)
 
@@ -143,10 +168,11 @@ def _scored_row(row: dict, compared: pd.DataFrame, decided: pd.DataFrame, max_fp
            "AUC": roc_auc(y_true, y_score), "pAUC": partial_roc_auc(y_true, y_score, max_fpr)}
     decisions = decided["decision"] if "decision" in decided else pd.Series(dtype="Int64")
     labels = (decided["label"] == "anomaly").to_numpy(dtype=int)
-    if len(decisions) and decisions.notna().all() and 0 < labels.sum() < len(labels):
-        row.update(decision_metrics(labels, decisions.to_numpy(dtype=int)))
-    else:
-        row.update(precision=np.nan, recall=np.nan, F1=np.nan)
+    row.update(dict.fromkeys(DECISION_COLUMNS, np.nan), oracle_F1=np.nan)
+    if 0 < labels.sum() < len(labels):
+        row["oracle_F1"] = oracle_f1(labels, decided["score"].to_numpy(dtype=float))
+        if len(decisions) and decisions.notna().all():
+            row.update(decision_metrics(labels, decisions.to_numpy(dtype=int)))
     return row
 
 
@@ -154,11 +180,10 @@ def harmonic_means(per_section: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     """Harmonic mean of each metric over the rows of every ``by`` group (e.g. system, domain)."""
     if per_section.empty:
         return pd.DataFrame(columns=[*by, *METRIC_COLUMNS])
-    return (
-        per_section.groupby(by, sort=True)[list(METRIC_COLUMNS)]
-        .agg(harmonic_mean)
-        .reset_index()
-    )
+    grouped = per_section.groupby(by, sort=True)
+    means = {c: grouped[c].agg(harmonic_mean if c not in MEAN_COLUMNS else "mean")
+             for c in METRIC_COLUMNS if c in per_section.columns}
+    return pd.DataFrame(means).reset_index()
 
 
 def official_scores(per_section: pd.DataFrame) -> pd.DataFrame:

@@ -194,15 +194,22 @@ def reduced_rows(scores: pd.DataFrame, file_index: pd.DataFrame,
 
 def reduced_system_scores(
     scores: pd.DataFrame, file_index: pd.DataFrame, kept: Mapping[str, list[str]],
-    percentile: float = 90.0,
+    percentile: float = 90.0, calibration: pd.DataFrame | None = None, settings=None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``file_id, system, score, decision`` of the reduced ensemble (system ``reduced``), with
-    decisions by the paper's rule on its own training scores, and those thresholds
+    decisions by the paper's rule on its calibration scores (``calibration``: the members'
+    cross-fitted scores of the normal training files, :func:`member_scores` of the
+    calibration terms; else its own in-sample training scores), and those thresholds
     (``machine_type, section, domain, threshold``: what inference decides new files with)."""
+    from subcluster_adacos_asd.calibration import normal_training
     from subcluster_adacos_asd.ensemble import decide, thresholds
 
     rows = reduced_rows(scores, file_index, kept)
-    threshold_table = thresholds(rows, percentile)
+    if calibration is None or calibration.empty:
+        calibrated = rows
+    else:
+        calibrated = reduced_rows(calibration, file_index[normal_training(file_index)], kept)
+    threshold_table = thresholds(calibrated, percentile, settings=settings)
     decided = decide(rows, threshold_table)
     return pd.DataFrame({"file_id": decided["file_id"], "system": "reduced",
                          "score": decided["score"].astype(float),

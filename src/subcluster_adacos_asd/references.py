@@ -30,6 +30,7 @@ import pandas as pd
 from sklearn.covariance import LedoitWolf
 from threadpoolctl import threadpool_limits
 
+from subcluster_adacos_asd.calibration import CalibrationSettings, section_thresholds
 from subcluster_adacos_asd.settings_base import Settings
 
 SYSTEMS = ("knn_statistics", "knn_frames", "gaussian_statistics")
@@ -138,10 +139,12 @@ SCORERS = {
 
 def reference_scores(
     file_index: pd.DataFrame, log_mel: np.ndarray, settings: ReferenceSettings,
-    systems: Sequence[str] | None = None,
+    systems: Sequence[str] | None = None, calibration: CalibrationSettings | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Scores and decisions of every reference system for every file of ``file_index``
-    (``log_mel`` in its row order, raw dB), and the thresholds.
+    (``log_mel`` in its row order, raw dB), and the thresholds: the percentile of the
+    leave-one-out training scores per section and domain, the target domain's by
+    ``calibration.target`` and the quantile by ``calibration.distribution`` (calibration.py).
 
     Returns (``file_id, system, score, decision``; ``system, machine_type, section, domain,
     threshold``). Every section with normal training clips is scored against them.
@@ -160,7 +163,7 @@ def reference_scores(
                 score = SCORERS[system](log_mel[train_rows], log_mel[positions], own, settings)
                 rows = file_index.iloc[positions]
                 decided, table = _decide(rows, score, normal_train[positions],
-                                         settings.threshold_percentile)
+                                         settings.threshold_percentile, calibration)
                 parts.append(pd.DataFrame({"file_id": rows["file_id"].to_numpy(),
                                            "system": system, "score": score,
                                            "decision": decided}))
@@ -179,17 +182,19 @@ def reference_scores(
     return scores, table
 
 
-def _decide(rows: pd.DataFrame, score: np.ndarray, training: np.ndarray, percentile: float):
-    """Decisions against the percentile of the training clips' scores of each domain."""
+def _decide(rows: pd.DataFrame, score: np.ndarray, training: np.ndarray, percentile: float,
+            calibration: CalibrationSettings | None = None):
+    """Decisions of one section's clips against its thresholds (calibration.section_thresholds
+    of the leave-one-out training scores of each domain)."""
+    calibration = calibration or CalibrationSettings()
     decision = pd.array([pd.NA] * len(rows), dtype="Int64")
     domains = rows["domain"].to_numpy()
+    by_domain = section_thresholds(
+        score[(domains == "source") & training], score[(domains == "target") & training],
+        percentile, calibration.target, calibration.distribution)
     records = []
-    for domain in pd.unique(domains):
+    for domain, threshold in by_domain.items():
         in_domain = domains == domain
-        reference = score[in_domain & training]
-        if len(reference) == 0:
-            continue
-        threshold = float(np.percentile(reference, percentile))
         decision[in_domain] = (score[in_domain] > threshold).astype(int)
         records.append({"machine_type": rows["machine_type"].iloc[0],
                         "section": int(rows["section"].iloc[0]), "domain": domain,

@@ -21,7 +21,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
 
-from subcluster_adacos_asd.metrics import LABELLED, METRIC_COLUMNS
+from subcluster_adacos_asd.metrics import LABELLED
 
 logger = logging.getLogger(__name__)
 
@@ -122,23 +122,53 @@ def table_per_type_and_domain(summary: pd.DataFrame, systems: Sequence[str]) -> 
     return pd.DataFrame(rows, columns=columns)
 
 
+#: The overview's columns after the system: (domain, metric, column name).
+OVERVIEW_COLUMNS = (
+    ("all", "AUC", "AUC"), ("all", "pAUC", "pAUC"),
+    ("source", "AUC", "source AUC"), ("source", "pAUC", "source pAUC"),
+    ("target", "AUC", "target AUC"), ("target", "pAUC", "target pAUC"),
+    ("source", "false_alarm_rate", "source false alarms"),
+    ("target", "false_alarm_rate", "target false alarms"),
+    ("source", "detection_rate", "source detections"),
+    ("target", "detection_rate", "target detections"),
+    ("all", "F1", "F1"), ("all", "oracle_F1", "oracle F1"),
+)
+
+
 def table_overview(summary: pd.DataFrame, official: pd.DataFrame) -> pd.DataFrame:
-    """One row per system: official score, overall and per-domain harmonic means."""
+    """One row per system: official score, overall and per-domain harmonic means of AUC and
+    pAUC, then what its decisions are worth: the share of normal test clips flagged (false
+    alarms) and of anomalous ones (detections) per domain, mean over sections, and the F1 of
+    the decisions beside the best F1 a threshold chosen on the test labels would reach."""
     rows = []
     for system in sorted(summary["system"].unique(), key=_system_order):
         row = {"system": system}
         match = official[official["system"] == system]
         row["official score"] = float(match["official_score"].iloc[0]) if len(match) else np.nan
-        for domain in ("all", *DOMAINS):
+        for domain, metric, name in OVERVIEW_COLUMNS:
             level = summary[(summary["system"] == system) & (summary["machine_type"] == "all")
                             & (summary["domain"] == domain)]
-            for metric in METRIC_COLUMNS:
-                if domain != "all" and metric not in ("AUC", "pAUC"):
-                    continue
-                name = metric if domain == "all" else f"{domain} {metric}"
-                row[name] = float(level[metric].iloc[0]) if len(level) else np.nan
+            row[name] = float(level[metric].iloc[0]) if len(level) else np.nan
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def table_decisions(summary: pd.DataFrame) -> pd.DataFrame:
+    """What each system's decisions are worth per machine type and domain: false-alarm and
+    detection rates (mean over sections), F1 (harmonic mean) and the oracle F1."""
+    columns = ["system", "machine_type", "domain", "false alarms", "detections", "F1",
+               "oracle F1"]
+    rows = summary[summary["domain"].isin(DOMAINS)]
+    rows = rows[rows["false_alarm_rate"].notna()] if "false_alarm_rate" in rows else rows.iloc[:0]
+    table = pd.DataFrame({
+        "system": rows["system"], "machine_type": rows["machine_type"], "domain": rows["domain"],
+        "false alarms": rows.get("false_alarm_rate"), "detections": rows.get("detection_rate"),
+        "F1": rows.get("F1"), "oracle F1": rows.get("oracle_F1"),
+    }, columns=columns)
+    order = table["system"].map(_system_order)
+    types = table["machine_type"].map(lambda t: (t == "all", str(t).lower()))
+    return (table.assign(_s=order, _t=types).sort_values(["_s", "_t", "domain"], kind="stable")
+            .drop(columns=["_s", "_t"]).reset_index(drop=True))
 
 
 def _system_order(system: str) -> tuple:
@@ -255,19 +285,32 @@ def harmonic_mean_figure(summary: pd.DataFrame, systems: Sequence[str]) -> Figur
     return figure
 
 
-def score_histogram_figures(anomaly_scores: pd.DataFrame, bins: int = 30) -> dict[str, Figure]:
+def score_histogram_figures(anomaly_scores: pd.DataFrame, bins: int = 30,
+                            calibration_scores: pd.DataFrame | None = None,
+                            variant_choice: Mapping[str, str] | None = None,
+                            ) -> dict[str, Figure]:
     """``scores_<machine_type>.png``: per domain and section, histograms of the score that the
-    decision compares (``threshold_score``) for normal training, normal and anomalous test and
-    unlabelled test files, with the decision threshold as a vertical line. Values beyond the
-    2nd-98th percentile range (widened to the threshold) are drawn in the end bins."""
+    decision compares (``threshold_score``) for normal training (in-sample: the clips the
+    backends were fitted on), the calibration scores the threshold was set on (the chosen
+    variant's rows of ``calibration_scores``: out of sample when cross-fitted), normal and
+    anomalous test and unlabelled test files, with the decision threshold as a vertical line.
+    Values beyond the 2nd-98th percentile range (widened to the threshold) are drawn in the end
+    bins."""
     groups = {
-        "train, normal": lambda f: (f["split"] == "train") & (f["label"] == "normal"),
+        "train, normal (in-sample)": lambda f: (f["split"] == "train") & (f["label"] == "normal"),
+        "calibration": lambda f: f["split"] == "calibration",
         "test, normal": lambda f: (f["split"] == "test") & (f["label"] == "normal"),
         "test, anomaly": lambda f: (f["split"] == "test") & (f["label"] == "anomaly"),
         "test, unlabelled": lambda f: (f["split"] == "test") & (f["label"] == "unknown"),
     }
     figures = {}
     frame = anomaly_scores[anomaly_scores["threshold_score"].notna()]
+    if calibration_scores is not None and len(calibration_scores) and variant_choice:
+        wanted = calibration_scores["machine_type"].map(dict(variant_choice))
+        calibrated = calibration_scores[calibration_scores["variant"] == wanted]
+        frame = pd.concat([frame, calibrated[calibrated["threshold_score"].notna()].assign(
+            split="calibration")[["machine_type", "section", "domain", "split", "label",
+                                  "threshold_score"]]], ignore_index=True)
     for machine_type, rows in frame.groupby("machine_type", sort=True):
         sections = sorted(rows["section"].unique())
         domains = [d for d in DOMAINS if (rows["domain"] == d).any()]

@@ -57,8 +57,11 @@ HISTORY_SUFFIX = ".training_history"
 SUMMARY = "metrics_summary"
 #: The evaluation's JSON report (``systems.<system>.official_score``).
 REPORT = "metrics"
-#: The metrics of ``metrics_summary`` logged (the decision metrics are not threshold-free).
-SUMMARY_METRICS = ("AUC", "pAUC")
+#: The metrics of ``metrics_summary`` logged, and their key prefix: harmonic means of AUC,
+#: pAUC and F1 (of the decisions, and the oracle's), means of the false-alarm and detection
+#: rates (what a decision is worth: docs/scoring.md).
+SUMMARY_METRICS = {"AUC": "hmean", "pAUC": "hmean", "F1": "hmean", "oracle_F1": "hmean",
+                   "false_alarm_rate": "mean", "detection_rate": "mean"}
 #: Longest parameter value MLflow stores (``mlflow.utils.validation.MAX_PARAM_VAL_LENGTH``).
 MAX_PARAM_LENGTH = 6000
 EXTRA_HINT = 'pip install -e ".[tracking]"'
@@ -153,8 +156,9 @@ def history_metrics(history: pd.DataFrame) -> list[tuple[str, float, int]]:
 
 
 def summary_metrics(summary: pd.DataFrame, overall_only: bool = False) -> dict[str, float]:
-    """The harmonic means of ``metrics_summary`` as metric keys: ``hmean_AUC/proposed`` for the
-    pooled level (all machine types, all domains), ``hmean_AUC/proposed/fan/source`` below it.
+    """The summary of ``metrics_summary`` as metric keys: ``hmean_AUC/proposed`` for the
+    pooled level (all machine types, all domains), ``hmean_AUC/proposed/fan/source`` below it,
+    ``mean_false_alarm_rate/proposed/fan/source`` for the decisions' rates.
     ``overall_only``: the pooled level alone (the parent run's headline)."""
     metrics = {}
     for record in summary.to_dict("records"):
@@ -162,10 +166,10 @@ def summary_metrics(summary: pd.DataFrame, overall_only: bool = False) -> dict[s
         if overall_only and not pooled:
             continue
         where = "" if pooled else f"/{record['machine_type']}/{record['domain']}"
-        for metric in SUMMARY_METRICS:
+        for metric, prefix in SUMMARY_METRICS.items():
             value = float(record[metric]) if record.get(metric) is not None else math.nan
             if math.isfinite(value):
-                metrics[f"hmean_{metric}/{record['system']}{where}"] = value
+                metrics[f"{prefix}_{metric}/{record['system']}{where}"] = value
     return metrics
 
 

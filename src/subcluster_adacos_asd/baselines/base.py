@@ -29,6 +29,7 @@ from subcluster_adacos_asd.baselines.groups import (
 )
 from subcluster_adacos_asd.baselines.seeded_models import SeededModels
 from subcluster_adacos_asd.baselines.thresholds import decide, gamma_threshold
+from subcluster_adacos_asd.calibration import HELD_OUT, HoldoutSettings, holdout_thresholds
 from subcluster_adacos_asd.settings_base import Settings
 
 logger = logging.getLogger(__name__)
@@ -105,16 +106,24 @@ class Baseline(abc.ABC):
         settings: Mapping[str, Any] | Settings,
         section_groups: Sequence[Sequence[int]] | None = None,
         quantile: float = 0.9,
+        calibration: HoldoutSettings | None = None,
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Scores and decisions of this baseline for every file of the index, and its thresholds.
 
-        The threshold of a model group is fitted to the scores of its training clips; those
-        scores are also the training clips' output rows. The files of a group without a model
+        In-sample (the official code): the threshold of a model group is fitted to the scores
+        of its training clips; those scores are also the training clips' output rows. With
+        ``calibration`` ``holdout``, the ``file_index`` marks the clips held out of training
+        (split ``held_out``, :func:`calibration.without_clips`): they are scored as new clips
+        are, and each section and domain gets its threshold from them
+        (:func:`calibration.holdout_thresholds`). The files of a group without a model
         (:meth:`skip_reason`) get no rows.
 
         Returns (scores: ``file_id, system, score, decision`` in file-index order; thresholds:
-        one row per model group).
+        one row per model group, or per section and domain when held out).
         """
+        if calibration is not None and calibration.held_out:
+            return self._score_held_out(models, file_index, log_mel, n_mels, settings,
+                                        section_groups, quantile, calibration)
         settings = self.settings(settings)
         groups = model_groups(file_index, section_groups)
         check_every_file_in_a_group(file_index, groups)
@@ -172,6 +181,34 @@ class Baseline(abc.ABC):
             }
         )
         return frame[scores.notna().to_numpy()].reset_index(drop=True), pd.DataFrame(threshold_rows)
+
+    def _score_held_out(self, models, file_index, log_mel, n_mels, settings, section_groups,
+                        quantile, calibration: HoldoutSettings):
+        """:meth:`score` with thresholds per section and domain from held-out clips."""
+        # score every clip of the groups as in-sample, then the held-out ones read as new clips
+        scores, _ = self.score(models, file_index, log_mel, n_mels, settings, section_groups,
+                               quantile)
+        columns = ["file_id", "machine_type", "section", "domain", "split", "label"]
+        rows = scores.drop(columns="decision").merge(
+            file_index.loc[:, columns].assign(file_id=lambda f: f["file_id"].astype(str)),
+            on="file_id", how="left")
+        calibrating = rows[rows["split"].isin(["train", HELD_OUT]).to_numpy()]
+        table = holdout_thresholds(calibrating, 100.0 * quantile, calibration.target,
+                                   calibration.distribution)
+        keys = ["machine_type", "section", "domain"]
+        decided = rows.merge(table, on=keys, how="left")
+        above = decided["score"].to_numpy(float) > decided["threshold"].to_numpy(float)
+        decision = np.where(decided["threshold"].isna(), pd.NA, above.astype(int))
+        scores = scores.assign(decision=pd.array(decision, dtype="Int64"))
+        counts = file_index[file_index["split"] == HELD_OUT].groupby(
+            ["machine_type", "section"]).size()
+        thresholds = table.assign(
+            system=self.name, model=table["machine_type"], sections=table["section"].astype(str),
+            n_held_out=[int(counts.get((m, s), 0)) for m, s in
+                        zip(table["machine_type"], table["section"], strict=True)],
+            quantile=float(quantile), calibration="holdout")
+        return scores, thresholds[["system", "model", "machine_type", "sections", "domain",
+                                   "n_held_out", "quantile", "calibration", "threshold"]]
 
     def _clip_scores(self, model, group, file_index, log_mel, n_mels, settings, ids, training):
         if not ids:

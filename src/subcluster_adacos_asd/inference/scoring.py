@@ -180,8 +180,32 @@ def _reduced_scores(rows, terms_by_configuration, tmax_terms, variant_choice, th
 # the summary
 
 
-def summary(table: pd.DataFrame, input_path=None) -> dict:
-    """Counts of the run (files, scored, errors, anomalous, normal) and every error's reason."""
+def expected_false_alarms(thresholds: pd.DataFrame | None) -> dict:
+    """What the thresholds promise: the share of normal recordings expected to raise an alarm
+    (``1 - percentile / 100``) and how they were calibrated. In-sample thresholds (the paper's,
+    ``calibration: in_sample``) were set on the clips the models were fitted on and flag more
+    than that; thresholds saved before the percentile was recorded say ``unknown``."""
+    if thresholds is None or "percentile" not in thresholds or thresholds.empty:
+        return {"expected_false_alarm_rate": None, "calibration": "unknown",
+                "note": "the thresholds do not record their percentile: rerun `score`"}
+    percentile = float(thresholds["percentile"].iloc[0])
+    method = str(thresholds["calibration"].iloc[0])
+    note = (f"about {100 - percentile:g}% of normal recordings are expected to raise an alarm "
+            "(threshold: the {:g}th percentile of normal training clips' out-of-sample scores)"
+            .format(percentile))
+    if method == "in_sample":
+        note = (f"thresholds at the {percentile:g}th percentile of in-sample training scores "
+                f"(the paper's rule): expect well over {100 - percentile:g}% false alarms on new "
+                "normal recordings; set score.calibration.method: cross_fit")
+    return {"threshold_percentile": percentile,
+            "expected_false_alarm_rate": round(1 - percentile / 100, 6),
+            "calibration": method, "note": note}
+
+
+def summary(table: pd.DataFrame, input_path=None, thresholds: pd.DataFrame | None = None
+            ) -> dict:
+    """Counts of the run (files, scored, errors, anomalous, normal), every error's reason and
+    the false-alarm rate the thresholds used promise (:func:`expected_false_alarms`)."""
     scored = table[table["status"] == STATUS_SCORED]
     errors = table[table["status"] == STATUS_ERROR]
     result = {
@@ -191,6 +215,7 @@ def summary(table: pd.DataFrame, input_path=None) -> dict:
         "errors": int(len(errors)),
         "anomalous": int((scored["decision"] == 1).sum()),
         "normal": int((scored["decision"] == 0).sum()),
+        "thresholds": expected_false_alarms(thresholds),
         "per_machine_type": {
             str(machine): {"scored": int((group["status"] == STATUS_SCORED).sum()),
                            "anomalous": int((group["decision"] == 1).sum())}
@@ -210,6 +235,8 @@ def log_summary(result: Mapping, shown: int = 20) -> None:
         result["files"], result["scored"], result["anomalous"], result["normal"],
         result["errors"],
     )
+    if "thresholds" in result:
+        logger.info("Thresholds: %s", result["thresholds"]["note"])
     if result["errors"]:
         listed = result["error_files"][:shown]
         more = len(result["error_files"]) - len(listed)

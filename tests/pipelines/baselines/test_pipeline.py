@@ -98,6 +98,9 @@ def run_outputs():
         "params:baselines.section_groups": parameters["section_groups"],
         "params:baselines.decision_quantile": parameters["decision_quantile"],
         "params:baselines.references": parameters["references"],
+        # the official code's thresholds: a gamma per model on its own training scores
+        "params:baselines.calibration": {"method": "in_sample"},
+        "params:score.calibration": {"target": "own"},
     }
     catalog = DataCatalog({name: MemoryDataset(value) for name, value in inputs.items()})
     for name in OUTPUTS:
@@ -117,6 +120,8 @@ def test_pipeline_inputs_and_outputs():
         "params:baselines.section_groups",
         "params:baselines.decision_quantile",
         "params:baselines.references",
+        "params:baselines.calibration",
+        "params:score.calibration",
     }
     assert {"baseline_scores", "baseline_thresholds"} == pipeline.outputs()
 
@@ -263,3 +268,42 @@ def test_a_typo_in_a_baselines_parameter_stops_the_node_naming_the_known_keys():
         ValueError, match=r"params:baselines.autoencoder has unknown keys \['epoch'\]; known: "
     ):
         train_baseline(index, log_mel, stats, settings, None, system="autoencoder")
+
+
+def test_holdout_calibration_trains_without_the_held_out_clips_and_decides_per_section():
+    from subcluster_adacos_asd import calibration
+    from subcluster_adacos_asd.pipelines.baselines.nodes import score_baseline, train_baseline
+
+    index, log_mel, stats = tiny_features()
+    settings = tiny_parameters()["autoencoder"]
+    holdout = {"method": "holdout", "share": 0.25, "seed": 0, "target": "shifted",
+               "distribution": "empirical"}
+    held = calibration.holdout_clips(index, 0.25, 0)
+    assert len(held) == 4  # one of the 4 source training clips of each of 4 sections
+    models = train_baseline(index, log_mel, stats, settings, None, holdout, system="autoencoder")
+    # the same seeded training on the index without the held-out clips: the same weights
+    without = index[~index["file_id"].isin(held)]
+    expected = baselines.fit_autoencoders(without, log_mel, N_MELS, settings)
+    for name, model in models.items():
+        for got, want in zip(model.get_weights(), expected[name].get_weights(), strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    scores, thresholds = score_baseline(models, index, log_mel, stats, settings, None, 0.9,
+                                        holdout, system="autoencoder")
+    assert scores["file_id"].tolist() == index["file_id"].tolist()
+    rows = scores.merge(index, on="file_id")
+    table = thresholds.set_index(["machine_type", "sections", "domain"])
+    assert len(table) == 2 * 2 * 2  # machine types x sections x domains
+    assert (thresholds["calibration"] == "holdout").all()
+    for (machine_type, section), group in rows.groupby(["machine_type", "section"]):
+        source_held = group[group["file_id"].isin(held)]["score"]
+        source_threshold = np.percentile(source_held, 90)
+        assert table.loc[(machine_type, str(section), "source"), "threshold"] == pytest.approx(
+            source_threshold)
+        trained = group[(group["split"] == "train") & ~group["file_id"].isin(held)]
+        shift = (trained.loc[trained["domain"] == "target", "score"].median()
+                 - trained.loc[trained["domain"] == "source", "score"].median())
+        assert table.loc[(machine_type, str(section), "target"), "threshold"] == pytest.approx(
+            source_threshold + shift)
+        source = group[group["domain"] == "source"]
+        np.testing.assert_array_equal(source["decision"].astype(int),
+                                      (source["score"] > source_threshold).astype(int))

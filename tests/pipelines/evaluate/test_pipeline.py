@@ -13,7 +13,8 @@ from tests.pipelines.score.fakes import CONFIGURATIONS, make_baseline_scores
 from tests.pipelines.score.test_pipeline import parameters, score_inputs
 from tests.support import catalog_config, parameter_inputs, run
 
-TABLES = ["table_overview", "table_2_systems", "table_3_distributions", "table_4_losses"]
+TABLES = ["table_overview", "table_2_systems", "table_3_distributions", "table_4_losses",
+          "table_decisions"]
 OUTPUTS = ["metrics", "metrics_per_section", "metrics_summary", "roc_curves",
            "score_histograms", "harmonic_means_figure", *[f"{t}_{k}" for t in TABLES for k in ("md", "csv")]]
 
@@ -60,6 +61,10 @@ def test_tables_and_figures(evaluated):
         "loss_sections AUC", "loss_sections pAUC", "loss_both AUC", "loss_both pAUC",
         "proposed AUC", "proposed pAUC"]
     assert out["table_overview_csv"]["system"].iloc[0] == "proposed"
+    decisions = out["table_decisions_csv"]
+    assert set(decisions["system"]) == {"proposed", "reduced", "loss_both", "loss_sections",
+                                        "dist_section", "dist_attribute", "autoencoder"}
+    assert "false alarms" in out["table_decisions_md"]
     for table in TABLES:
         assert out[f"{table}_md"].startswith("# ")
     assert sorted(out["roc_curves"]) == ["roc_fan.png", "roc_valve.png"]
@@ -92,7 +97,8 @@ def test_catalog_entries_of_evaluate_outputs():
     assert type(catalog.get("roc_curves")).__name__ == "AtomicDataset"
     assert config["roc_curves"]["dataset"]["type"] == "matplotlib.MatplotlibDataset"
     assert evaluate().inputs() == {"system_scores", "baseline_scores", "anomaly_scores",
-                                   "reduced_scores", "ensemble_reduction",
+                                   "reduced_scores", "ensemble_reduction", "calibration_scores",
+                                   "variant_choice", "params:score.threshold_percentile",
                                    "file_index", "params:evaluate",
                                    *[f"params:evaluate.{k}" for k in (
                                        "max_fpr", "roc_systems", "summary_systems",

@@ -20,7 +20,11 @@ from tests.support import catalog_config, parameter_inputs, run
 
 OUTPUTS = ["anomaly_scores", "system_scores", "thresholds", "variant_choice", "tmax_backend",
            "score_normalisation", "ensemble_reduction", "reduced_members", "reduced_scores",
-           *[f"{c.name}.{what}" for c in CONFIGURATIONS for what in ("backends", "score_terms")]]
+           "reduced_thresholds", "calibration_folds", "calibration_scores",
+           *[f"{c.name}.{what}" for c in CONFIGURATIONS
+             for what in ("backends", "score_terms", "calibration_terms")]]
+THRESHOLD_COLUMNS = ["machine_type", "section", "domain", "threshold", "percentile",
+                     "calibration"]
 
 
 def parameters(name):
@@ -48,7 +52,7 @@ def test_pipeline_shape_namespaces_and_free_inputs():
     assert {n.namespace for n in pipeline.nodes} == {"sc01_both", "sc02_sections", None}
     narrow = {f"params:score.{k}" for k in ("backends", "tmax", "normalisation",
                                             "variant_choice", "threshold_percentile",
-                                            "reduction.fraction")}
+                                            "reduction.fraction", "calibration")}
     assert pipeline.inputs() == {"file_index", "tmax_features", *narrow,
                                  *[f"{c.name}.{w}" for c in CONFIGURATIONS
                                    for w in ("embeddings", "centres")]}
@@ -63,7 +67,7 @@ def test_score_outputs_follow_the_data_contracts(score_outputs):
     assert list(anomaly.columns) == ensemble.ANOMALY_SCORE_COLUMNS
     assert anomaly["file_id"].tolist() == index["file_id"].tolist()
     assert out["variant_choice"] == {"fan": "sections", "valve": "sections"}  # paper's map
-    assert list(out["thresholds"].columns) == ["machine_type", "section", "domain", "threshold"]
+    assert list(out["thresholds"].columns) == THRESHOLD_COLUMNS
     assert len(out["thresholds"]) == 10  # fan sections 0-2, valve 0-1, two domains
     assert set(out["system_scores"]["system"]) == set(ensemble.SYSTEMS)
     for c in CONFIGURATIONS:
@@ -89,8 +93,66 @@ def test_fake_anomalies_are_found(score_outputs):
     test = anomaly[anomaly["label"].isin(["normal", "anomaly"])]
     from sklearn.metrics import roc_auc_score
     assert roc_auc_score(test["label"] == "anomaly", test["score"]) > 0.9
-    train = anomaly[anomaly["split"] == "train"]
-    assert 0.05 <= train["decision"].mean() <= 0.2  # the 90th percentile leaves ~10% above
+
+
+
+def _percentile_by_hand(calibration, machine_type, section, column, percentile=90):
+    rows = calibration[(calibration["machine_type"] == machine_type)
+                       & (calibration["section"] == section)
+                       & (calibration["domain"] == "source")]
+    return float(np.percentile(rows[column], percentile))
+
+
+def test_thresholds_come_from_cross_fitted_scores_of_the_normal_training_clips(score_outputs):
+    inputs, out = score_outputs
+    index = inputs["file_index"]
+    normal_train = index[(index["split"] == "train") & (index["label"] == "normal")]
+    folds = out["calibration_folds"]
+    assert sorted(folds["file_id"]) == sorted(normal_train["file_id"])
+    assert set(folds["fold"]) == set(range(5))  # the default's 5 folds
+    for c in CONFIGURATIONS:
+        calibration_terms = out[f"{c.name}.calibration_terms"]
+        assert len(calibration_terms) == 2 * len(normal_train)  # every clip, both snapshots
+        in_sample = out[f"{c.name}.score_terms"].merge(
+            calibration_terms, on=["file_id", "snapshot"], suffixes=("", "_oof"))
+        # scored by backends that did not see them: worse than in-sample, on average
+        assert (in_sample["section_term_oof"] > in_sample["section_term"]).mean() > 0.8
+    calibration = out["calibration_scores"]
+    assert sorted(calibration["file_id"].unique()) == sorted(normal_train["file_id"])
+    chosen = calibration[calibration["variant"] == "sections"]  # the paper's map: fan, valve
+    thresholds = out["thresholds"].set_index(["machine_type", "section", "domain"])
+    assert (thresholds["calibration"] == "cross_fit").all()
+    assert thresholds.loc[("fan", 0, "source"), "threshold"] == pytest.approx(
+        _percentile_by_hand(chosen, "fan", 0, "threshold_score"))
+    # the target domain (default target: shifted): the source distribution of the section
+    # term, moved by the difference of the domains' medians
+    fan0 = chosen[(chosen["machine_type"] == "fan") & (chosen["section"] == 0)]
+    source, target = (fan0.loc[fan0["domain"] == d, "section_term"] for d in ("source",
+                                                                             "target"))
+    expected = np.percentile(source, 90) + np.median(target) - np.median(source)
+    assert thresholds.loc[("fan", 0, "target"), "threshold"] == pytest.approx(expected)
+
+
+def test_the_papers_in_sample_thresholds_stay_reachable():
+    score = parameters("score")["score"]
+    paper = {**score, "calibration": support.parameters("score", env="dcase2021")["calibration"]}
+    inputs = score_inputs(paper)
+    out = run(create_pipeline(list(CONFIGURATIONS)), inputs,
+              ["thresholds", "calibration_scores", "calibration_folds", "anomaly_scores",
+               *[f"{c.name}.calibration_terms" for c in CONFIGURATIONS]])
+    assert out["calibration_folds"].empty
+    assert all(out[f"{c.name}.calibration_terms"].empty for c in CONFIGURATIONS)
+    anomaly = out["anomaly_scores"]
+    training = anomaly[(anomaly["split"] == "train") & (anomaly["label"] == "normal")]
+    # the paper (2.6): the percentile of the in-sample training scores of each section/domain
+    assert (out["thresholds"]["calibration"] == "in_sample").all()
+    for (machine_type, section, domain), rows in training.groupby(
+            ["machine_type", "section", "domain"]):
+        expected = np.percentile(rows["threshold_score"], 90)
+        got = out["thresholds"].set_index(["machine_type", "section", "domain"]).loc[
+            (machine_type, section, domain), "threshold"]
+        assert got == pytest.approx(expected)
+    assert 0.05 <= training["decision"].mean() <= 0.2  # the 90th percentile leaves ~10% above
 
 
 def test_catalog_entries_of_score_outputs():

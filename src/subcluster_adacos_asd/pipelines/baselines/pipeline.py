@@ -32,11 +32,12 @@ def _bound(func, **kwargs):
 def system_pipeline(system: str) -> Pipeline:
     """Train the models of one baseline, then score every file with them."""
     settings = [f"params:baselines.{system}", "params:baselines.section_groups"]
+    calibration = "params:baselines.calibration"
     return Pipeline(
         [
             Node(
                 _bound(train_baseline, system=system),
-                [*FEATURES, *settings],
+                [*FEATURES, *settings, calibration],
                 f"{system}_baseline_models",
                 name=f"train_{system}_baseline",
             ),
@@ -47,6 +48,7 @@ def system_pipeline(system: str) -> Pipeline:
                     *FEATURES,
                     *settings,
                     "params:baselines.decision_quantile",
+                    calibration,
                 ],
                 [f"{system}_baseline_scores", f"{system}_baseline_thresholds"],
                 name=f"score_{system}_baseline",
@@ -60,7 +62,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 score_references,
-                [*FEATURES, "params:baselines.references"],
+                [*FEATURES, "params:baselines.references", "params:score.calibration"],
                 ["reference_scores", "reference_thresholds"],
                 name="score_references",
             ),

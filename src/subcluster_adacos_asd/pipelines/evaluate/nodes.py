@@ -98,6 +98,24 @@ def build_tables(per_section: pd.DataFrame, summary: pd.DataFrame, parameters: d
     )
 
 
+DECISIONS_NOTE = (
+    "false alarms: the share of normal test clips flagged (a threshold at the {percentile}th "
+    "percentile promises about {share}% on recordings the system has not seen); detections: "
+    "the share of anomalous test clips flagged; both the mean over sections. F1: harmonic mean "
+    "over sections of the decisions' F1; oracle F1: the best F1 a single threshold chosen on "
+    "the test labels reaches on the same scores (a reference, not reachable in use)."
+)
+
+
+def build_decisions_table(summary: pd.DataFrame, percentile: float) -> tuple[str, pd.DataFrame]:
+    """What the decisions are worth, per system, machine type and domain (Markdown and CSV)."""
+    table = reporting.table_decisions(summary)
+    note = DECISIONS_NOTE.format(percentile=f"{percentile:g}", share=f"{100 - percentile:g}")
+    return reporting.markdown_table(
+        table, "Decisions: false alarms, detections, F1", note + "\n\n"
+        + reporting.describe_systems(pd.unique(table["system"]))), table
+
+
 def summarise_reduction(curve: pd.DataFrame, kept: dict[str, list[str]],
                         **training_histories: pd.DataFrame) -> dict:
     """The reduction in numbers: members kept per machine type, their AUC against the full

@@ -16,7 +16,13 @@ from subcluster_adacos_asd.reporting import (
     submission_files,
 )
 
-from .nodes import build_tables, combine_system_scores, summarise_metrics, summarise_reduction
+from .nodes import (
+    build_decisions_table,
+    build_tables,
+    combine_system_scores,
+    summarise_metrics,
+    summarise_reduction,
+)
 
 
 def create_pipeline(configurations: list[TrainingConfiguration] | None = None,
@@ -62,6 +68,12 @@ def create_pipeline(configurations: list[TrainingConfiguration] | None = None,
                 name="build_tables",
             ),
             node(
+                build_decisions_table,
+                ["metrics_summary", "params:score.threshold_percentile"],
+                ["table_decisions_md", "table_decisions_csv"],
+                name="build_decisions_table",
+            ),
+            node(
                 roc_curve_figures,
                 ["all_system_scores", "evaluated_file_index", "params:evaluate.roc_systems"],
                 "roc_curves",
@@ -75,7 +87,8 @@ def create_pipeline(configurations: list[TrainingConfiguration] | None = None,
             ),
             node(
                 score_histogram_figures,
-                ["anomaly_scores", "params:evaluate.histogram_bins"],
+                ["anomaly_scores", "params:evaluate.histogram_bins", "calibration_scores",
+                 "variant_choice"],
                 "score_histograms",
                 name="plot_score_histograms",
             ),

@@ -102,11 +102,13 @@ def score_inference_files(
     """``inference_scores`` (saved as Parquet and CSV) and ``inference_summary``; logs the
     summary, with every error's reason, as the run's last word."""
     if inference.InferenceSettings.from_parameters(parameters).ensemble == "reduced":
+        used = reduced_thresholds
         table = inference.score_table(files, terms_by_configuration, tmax_terms, variant_choice,
                                       reduced_thresholds, normalisation, reduced_members)
     else:
+        used = thresholds
         table = inference.score_table(files, terms_by_configuration, tmax_terms, variant_choice,
                                       thresholds, normalisation)
-    result = inference.summary(table, parameters.get("input_path"))
+    result = inference.summary(table, parameters.get("input_path"), used)
     inference.log_summary(result)
     return table, table, result
