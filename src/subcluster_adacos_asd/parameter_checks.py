@@ -127,6 +127,7 @@ class ScoreParameters(Settings):
     variant_choice: Mapping[str, Any] = field(default_factory=dict)
     reduction: Mapping[str, Any] = field(default_factory=dict)
     threshold_percentile: float = 90.0
+    calibration: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,7 @@ class BaselineParameters(Settings):
 
     section_groups: tuple[tuple[int, ...], ...] | None = None
     decision_quantile: float = 0.9
+    calibration: Mapping[str, Any] = field(default_factory=dict)
     autoencoder: Mapping[str, Any] = field(default_factory=dict)
     mobilenetv2: Mapping[str, Any] = field(default_factory=dict)
     references: Mapping[str, Any] = field(default_factory=dict)
@@ -180,6 +182,7 @@ def check_training(values: Mapping) -> None:
 
 def check_score(values: Mapping) -> None:
     from subcluster_adacos_asd.backends import BackendSettings
+    from subcluster_adacos_asd.calibration import CalibrationSettings
     from subcluster_adacos_asd.contracts import VARIANTS
     from subcluster_adacos_asd.ensemble import CHOICE_METHODS, NORMALISATIONS
     from subcluster_adacos_asd.mixtures import MixtureSettings
@@ -204,6 +207,8 @@ def check_score(values: Mapping) -> None:
         one_of(f"{what}.variant_choice.fixed.{machine_type}", variant, VARIANTS)
     reduction = settings_of(ReductionParameters, score.reduction, f"{what}.reduction")
     in_range(f"{what}.reduction.fraction", reduction.fraction, 0, 1, low_open=True)
+    calibration = settings_of(CalibrationSettings, score.calibration, f"{what}.calibration")
+    in_range(f"{what}.calibration.seed", calibration.seed, 0)
 
 
 def _check_mixture(settings, what: str) -> None:
@@ -215,12 +220,15 @@ def _check_mixture(settings, what: str) -> None:
 def check_baselines(values: Mapping) -> None:
     from subcluster_adacos_asd.baselines.autoencoder import AutoencoderSettings
     from subcluster_adacos_asd.baselines.mobilenetv2 import MobileNetV2Settings
+    from subcluster_adacos_asd.calibration import HoldoutSettings
     from subcluster_adacos_asd.references import ReferenceSettings
 
     what = "params:baselines"
     shared = settings_of(BaselineParameters, values, what)
     in_range(f"{what}.decision_quantile", shared.decision_quantile, 0, 1, low_open=True,
              high_open=True)
+    holdout = settings_of(HoldoutSettings, shared.calibration, f"{what}.calibration")
+    in_range(f"{what}.calibration.seed", holdout.seed, 0)
     for i, group in enumerate(shared.section_groups or ()):
         for section in group:
             in_range(f"{what}.section_groups[{i}]", section, 0)
