@@ -83,6 +83,11 @@ def test_section_thresholds_own_shifted_and_gamma_by_hand():
                                            source_of_target=other)
     assert moved["target"] == pytest.approx(np.percentile(other, 90) + 31.0 - np.median(other))
     assert moved["source"] == pytest.approx(18.1)
+    # prediction: mean + t(0.9, 2) * s * sqrt(1 + 1/3), s the larger standard deviation
+    bound = calibration.section_thresholds(source, target, 90, "prediction")
+    spread = max(np.std(target, ddof=1), np.std(source, ddof=1))
+    assert bound["target"] == pytest.approx(
+        32.0 + scipy.stats.t.ppf(0.9, 2) * spread * np.sqrt(4 / 3))
     gamma = calibration.section_thresholds(source, target, 90, "own", "gamma")
     shape, loc, scale = scipy.stats.gamma.fit(source)
     assert gamma["source"] == pytest.approx(scipy.stats.gamma.ppf(0.9, shape, loc, scale))
@@ -142,11 +147,18 @@ def test_holdout_thresholds_by_hand():
                   label="normal", score=float(s)) for s in (1, 2, 3)]  # in-sample, median 2
     rows += [dict(machine_type="fan", section=0, domain="target", split="train",
                   label="normal", score=float(s)) for s in (7, 8, 12)]  # median 8
-    table = calibration.holdout_thresholds(pd.DataFrame(rows), 90).set_index("domain")
-    assert table.loc["source", "threshold"] == pytest.approx(9.0)
-    assert table.loc["target", "threshold"] == pytest.approx(9.0 + 8 - 2)
+    shifted = calibration.holdout_thresholds(pd.DataFrame(rows), 90, "shifted")
+    shifted = shifted.set_index("domain")
+    assert shifted.loc["source", "threshold"] == pytest.approx(9.0)
+    assert shifted.loc["target", "threshold"] == pytest.approx(9.0 + 8 - 2)
+    # the target's in-sample scores raised by the source's in-sample bias (median 5 held out
+    # against 2 in-sample): 10, 11, 15, then their own percentile / prediction bound
     own = calibration.holdout_thresholds(pd.DataFrame(rows), 90, "own").set_index("domain")
-    assert own.loc["target", "threshold"] == pytest.approx(np.percentile([7, 8, 12], 90))
+    assert own.loc["target", "threshold"] == pytest.approx(np.percentile([10, 11, 15], 90))
+    bound = calibration.holdout_thresholds(pd.DataFrame(rows), 90).set_index("domain")
+    spread = max(np.std([10, 11, 15], ddof=1), np.std(np.arange(11), ddof=1))
+    assert bound.loc["target", "threshold"] == pytest.approx(
+        12 + scipy.stats.t.ppf(0.9, 2) * spread * np.sqrt(4 / 3))
 
 
 def test_settings_name_the_parameter():
@@ -156,7 +168,27 @@ def test_settings_name_the_parameter():
         calibration.CalibrationSettings(folds=1)
     with pytest.raises(ValueError, match="score.calibration.target"):
         calibration.CalibrationSettings(target="pooled")
+    with pytest.raises(ValueError, match="score.calibration.folds"):
+        calibration.CalibrationSettings(folds="10")
     with pytest.raises(ValueError, match="baselines.calibration.share"):
         calibration.HoldoutSettings(method="holdout", share=0)
     with pytest.raises(ValueError, match="unknown keys"):
         calibration.CalibrationSettings.from_parameters({"fold": 5})
+
+
+def test_the_prediction_bound_holds_its_rate_for_normal_scores_of_any_location_and_spread():
+    """Three target clips from N(mu, sigma), thresholds by each rule, fresh clips of the same
+    distribution: the prediction bound flags about 10 % on average (exact for normal scores),
+    the 90th percentile of three values about 30 %."""
+    rng = np.random.default_rng(0)
+    own, bound = [], []
+    for _ in range(3000):
+        mu, sigma = rng.normal(0, 5), rng.uniform(0.5, 3)
+        target = rng.normal(mu, sigma, size=3)
+        reference = rng.normal(0, 0.1, size=50)  # a narrower source: the target's spread counts
+        fresh = rng.normal(mu, sigma, size=50)
+        own.append(np.mean(fresh > calibration.target_threshold(target, reference, 90, "own")))
+        bound.append(np.mean(fresh > calibration.target_threshold(target, reference, 90,
+                                                                   "prediction")))
+    assert 0.08 <= np.mean(bound) <= 0.12
+    assert np.mean(own) > 0.25

@@ -277,3 +277,15 @@ def test_a_retrained_snapshot_is_refused_by_its_fingerprint():
     with pytest.raises(ValueError, match=r"sc04_both: snapshot epoch_0006 is not the network its "
                                          r"backends were fitted on.*--namespaces=sc04_both"):
         inference.check_snapshots("sc04_both", {"epoch_0006": new}, fitted)
+
+
+def test_the_summary_says_what_the_thresholds_promise():
+    table = pd.DataFrame({"machine_type": ["fan"], "section": [0], "domain": ["source"],
+                          "threshold": [1.0], "percentile": [95.0], "calibration": ["cross_fit"]})
+    promise = inference.expected_false_alarms(table)
+    assert promise["expected_false_alarm_rate"] == pytest.approx(0.05)
+    assert promise["calibration"] == "cross_fit" and "5%" in promise["note"]
+    paper = inference.expected_false_alarms(table.assign(calibration="in_sample"))
+    assert "well over 5%" in paper["note"] and "cross_fit" in paper["note"]
+    old = inference.expected_false_alarms(table[["machine_type", "threshold"]])
+    assert old["expected_false_alarm_rate"] is None and "rerun" in old["note"]

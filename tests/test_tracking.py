@@ -74,13 +74,13 @@ def test_evaluation_tables_become_metric_keys_per_system_type_and_domain():
         "AUC": [0.9, 0.8, 0.6], "pAUC": [0.7, np.nan, 0.5], "F1": [0.1, 0.2, np.nan],
         "false_alarm_rate": [0.12, 0.08, np.nan], "precision": [0.5, 0.5, 0.5]})
     assert tracking.summary_metrics(summary) == {
-        "hmean_AUC/proposed": 0.9, "hmean_pAUC/proposed": 0.7, "hmean_F1/proposed": 0.1,
+        "hmean_AUC/proposed": 0.9, "hmean_pAUC/proposed": 0.7, "mean_F1/proposed": 0.1,
         "mean_false_alarm_rate/proposed": 0.12,
-        "hmean_AUC/proposed/fan/source": 0.8, "hmean_F1/proposed/fan/source": 0.2,
+        "hmean_AUC/proposed/fan/source": 0.8, "mean_F1/proposed/fan/source": 0.2,
         "mean_false_alarm_rate/proposed/fan/source": 0.08,
         "hmean_AUC/autoencoder": 0.6, "hmean_pAUC/autoencoder": 0.5}
     assert set(tracking.summary_metrics(summary, overall_only=True)) == {
-        "hmean_AUC/proposed", "hmean_pAUC/proposed", "hmean_F1/proposed",
+        "hmean_AUC/proposed", "hmean_pAUC/proposed", "mean_F1/proposed",
         "mean_false_alarm_rate/proposed", "hmean_AUC/autoencoder", "hmean_pAUC/autoencoder"}
     report = {"systems": {"proposed": {"official_score": 0.8}, "x": {"official_score": None}}}
     assert tracking.official_metrics(report) == {"official_score/proposed": 0.8}

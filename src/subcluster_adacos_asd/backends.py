@@ -393,28 +393,37 @@ def _without_fold(file_index: pd.DataFrame, held_out: set[str]) -> pd.DataFrame:
     return index
 
 
+def _fold_terms(embeddings, centres, file_index, held: np.ndarray, settings) -> pd.DataFrame:
+    """The held-out clips' terms from backends fitted without them (one fold)."""
+    with threadpool_limits(limits=1):
+        index = _without_fold(file_index, set(embeddings.loc[held, "file_id"].astype(str)))
+        fitted = _fit_backends(embeddings, centres, index, settings)
+        return _score_terms(fitted, embeddings[held], file_index, lacking="nan")
+
+
 def cross_fitted_terms(
     embeddings: pd.DataFrame,
     centres: pd.DataFrame,
     file_index: pd.DataFrame,
     folds: pd.DataFrame,
     settings: BackendSettings | None = None,
+    n_jobs: int = 1,
 ) -> pd.DataFrame:
     """``file_id`` + the terms of each clip of ``folds`` (``file_id, fold``) from backends fitted
     on the other folds' clips (calibration.py): out-of-sample scores of normal training clips.
 
     One snapshot, as :func:`fit_backends`. A clip whose section has no GMM without its fold (a
-    section's only clip) gets NaN terms.
+    section's only clip) gets NaN terms. ``n_jobs``: worker processes for the folds (joblib;
+    1: none), each fit single-threaded as in :func:`fit_backends`.
     """
+    from joblib import Parallel, delayed
+
     settings = settings or BackendSettings()
     fold_of = embeddings["file_id"].astype(str).map(folds.set_index("file_id")["fold"])
-    frames = []
-    with threadpool_limits(limits=1):
-        for fold in sorted(pd.unique(fold_of.dropna())):
-            held = (fold_of == fold).to_numpy()
-            index = _without_fold(file_index, set(embeddings.loc[held, "file_id"].astype(str)))
-            fitted = _fit_backends(embeddings, centres, index, settings)
-            frames.append(_score_terms(fitted, embeddings[held], file_index, lacking="nan"))
+    held_out = [(fold_of == fold).to_numpy() for fold in sorted(pd.unique(fold_of.dropna()))]
+    frames = Parallel(n_jobs=n_jobs, backend="loky")(
+        delayed(_fold_terms)(embeddings, centres, file_index, held, settings)
+        for held in held_out)
     columns = ["file_id", *TERM_COLUMNS]
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(
         columns=columns)
@@ -463,6 +472,7 @@ def configuration_calibration_terms(
     file_index: pd.DataFrame,
     folds: pd.DataFrame,
     settings: BackendSettings | None = None,
+    n_jobs: int = 1,
 ) -> pd.DataFrame:
     """``<configuration>.calibration_terms``: :func:`cross_fitted_terms` of every snapshot,
     ``file_id, snapshot`` + the terms (empty without folds: ``calibration.method: in_sample``)."""
@@ -474,7 +484,7 @@ def configuration_calibration_terms(
     frames = []
     for snapshot in _snapshots(embeddings, "embeddings"):
         terms = cross_fitted_terms(by_snapshot[snapshot], centres_by_snapshot[snapshot],
-                                   file_index, folds, settings)
+                                   file_index, folds, settings, n_jobs)
         terms.insert(1, "snapshot", snapshot)
         frames.append(terms)
     return pd.concat(frames, ignore_index=True)[columns]

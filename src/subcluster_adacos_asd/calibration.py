@@ -16,10 +16,12 @@ not see. This module provides such *calibration scores* and turns them into thre
   (``backends.cross_fitted_terms``). The network still saw the clip; measured on unseen data,
   that bias is small next to the GMMs' (docs/scoring.md);
 * **the target domain** has 3 (DCASE 2021) or 10 normal training clips per section: no
-  percentile of three values is a 90th percentile. ``target: own`` takes it anyway (the
-  paper's rule); ``target: shifted`` borrows the shape of the section's source-domain
-  calibration scores and moves it by the difference of the domains' medians (the domain shift
-  moves the normal scores; three clips estimate a median far better than a tail);
+  percentile of three values is a 90th percentile (its expected false-alarm rate is about
+  30 %). ``target: own`` takes it anyway (the paper's rule); ``shifted`` borrows the shape of
+  the section's source-domain calibration scores and moves it by the difference of the
+  domains' medians; ``prediction`` takes the upper Student-t prediction bound of the target
+  clips' calibration scores (exact for normal scores whatever their mean and spread), with the
+  larger of the two domains' spreads (:func:`target_threshold`);
 * **the distribution** of the calibration scores: ``empirical`` (numpy's percentile) or
   ``gamma`` (the quantile of a gamma distribution fitted to them, as the DCASE baselines do).
 
@@ -41,7 +43,7 @@ from subcluster_adacos_asd.settings_base import Settings
 logger = logging.getLogger(__name__)
 
 METHODS = ("in_sample", "cross_fit")
-TARGET_RULES = ("own", "shifted")
+TARGET_RULES = ("own", "shifted", "prediction")
 DISTRIBUTIONS = ("empirical", "gamma")
 THRESHOLD_KEYS = ["machine_type", "section", "domain"]
 #: ``calibration_folds``: one row per normal training clip.
@@ -54,12 +56,16 @@ class CalibrationSettings(Settings):
     turned into thresholds."""
 
     method: str = "in_sample"
-    folds: int = 5
+    folds: int = 10
     seed: int = 0
     target: str = "own"
     distribution: str = "empirical"
+    n_jobs: int = 1
 
     def __post_init__(self):
+        if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, int) or self.n_jobs == 0:
+            raise ValueError(f"score.calibration.n_jobs must be a non-zero integer (-1: every "
+                             f"core), got {self.n_jobs!r}")
         for name, value, allowed in (("method", self.method, METHODS),
                                      ("target", self.target, TARGET_RULES),
                                      ("distribution", self.distribution, DISTRIBUTIONS)):
@@ -122,6 +128,38 @@ def quantile_of(values: np.ndarray, percentile: float, distribution: str = "empi
     return float(scipy.stats.gamma.ppf(percentile / 100.0, shape, loc=loc, scale=scale))
 
 
+def target_threshold(
+    target: np.ndarray, reference: np.ndarray, percentile: float, rule: str = "own",
+    distribution: str = "empirical",
+) -> float:
+    """The target domain's threshold from its few calibration scores (module docstring).
+
+    ``target``: the target clips' out-of-sample scores; ``reference``: the section's source
+    clips' out-of-sample values of the same quantity. ``own``: the percentile of ``target``;
+    ``shifted``: the percentile of ``reference`` moved by the difference of the medians;
+    ``prediction``: the upper Student-t prediction bound ``mean + t(p, n - 1) * s * sqrt(1 +
+    1/n)`` of ``target``, with ``s`` the larger of the target and the reference standard
+    deviations (three clips may sit close together by chance; the domain shift rarely makes the
+    target's spread smaller than the source's).
+    """
+    target = np.asarray(target, dtype=np.float64)
+    target = target[np.isfinite(target)]
+    reference = np.asarray(reference, dtype=np.float64)
+    reference = reference[np.isfinite(reference)]
+    if len(target) == 0:
+        return float("nan")
+    if rule == "shifted" and len(reference):
+        shift = float(np.median(target) - np.median(reference))
+        return quantile_of(reference, percentile, distribution) + shift
+    if rule == "prediction":
+        spreads = [np.std(v, ddof=1) for v in (target, reference) if len(v) > 1]
+        if spreads:
+            n = len(target)
+            factor = scipy.stats.t.ppf(percentile / 100.0, max(n - 1, 1)) * np.sqrt(1 + 1 / n)
+            return float(np.mean(target) + factor * max(spreads))
+    return quantile_of(target, percentile, distribution)
+
+
 def section_thresholds(
     source: np.ndarray,
     target: np.ndarray,
@@ -134,25 +172,19 @@ def section_thresholds(
 
     ``source``/``target``: the score each domain's decision compares; ``source_of_target``: the
     source clips' values of the quantity the target domain compares (the paper's target decision
-    compares the section term alone), ``source`` where they are the same. ``shifted`` moves that
-    source distribution's quantile by the difference of the target and source medians.
+    compares the section term alone), ``source`` where they are the same; the target rule
+    (:func:`target_threshold`) borrows from them.
     """
     if not 0 <= percentile <= 100:
         raise ValueError(f"threshold percentile must be within [0, 100], got {percentile}")
     source = np.asarray(source, dtype=np.float64)
-    target = np.asarray(target, dtype=np.float64)
-    reference = source if source_of_target is None else np.asarray(source_of_target, np.float64)
+    reference = source if source_of_target is None else source_of_target
     result = {}
     if np.isfinite(source).any():
         result["source"] = quantile_of(source, percentile, distribution)
-    target = target[np.isfinite(target)]
-    if len(target):
-        reference = reference[np.isfinite(reference)]
-        if target_rule == "shifted" and len(reference):
-            shift = float(np.median(target) - np.median(reference))
-            result["target"] = quantile_of(reference, percentile, distribution) + shift
-        else:
-            result["target"] = quantile_of(target, percentile, distribution)
+    target = target_threshold(target, reference, percentile, target_rule, distribution)
+    if np.isfinite(target):
+        result["target"] = target
     return result
 
 
@@ -207,7 +239,7 @@ class HoldoutSettings(Settings):
     method: str = "in_sample"
     share: float = 0.2
     seed: int = 0
-    target: str = "shifted"
+    target: str = "prediction"
     distribution: str = "empirical"
 
     def __post_init__(self):
@@ -263,32 +295,35 @@ def without_clips(file_index: pd.DataFrame, held_out: list[str] | set[str]) -> p
 
 
 def holdout_thresholds(
-    scored: pd.DataFrame, percentile: float, target_rule: str = "shifted",
+    scored: pd.DataFrame, percentile: float, target_rule: str = "prediction",
     distribution: str = "empirical",
 ) -> pd.DataFrame:
     """``machine_type, section, domain, threshold`` from held-out clips' scores.
 
     ``scored``: rows with ``machine_type, section, domain, split, label, score`` of a model's
     normal training clips, ``split`` ``held_out`` (calibration) or ``train`` (in-sample). The
-    source threshold is the percentile of the held-out source clips; the target domain's
-    (``shifted``) moves it by the difference of the in-sample target and source medians (both
-    in-sample, so the in-sample bias cancels), or (``own``) takes the percentile of the target
-    clips' in-sample scores.
+    source threshold is the percentile of the held-out source clips. The target clips all
+    trained the model: their in-sample scores, raised by the source domain's in-sample bias
+    (the held-out minus the in-sample median of the source clips), stand for out-of-sample
+    ones in :func:`target_threshold` (``shifted`` then moves the source threshold by the
+    difference of the in-sample medians, in which the bias cancels).
     """
     rows = scored[scored["label"] == "normal"]
     records = []
     for (machine_type, section), group in rows.groupby(["machine_type", "section"], sort=True):
-        held = group[(group["split"] == HELD_OUT) & (group["domain"] == "source")]["score"]
+        held = group.loc[(group["split"] == HELD_OUT) & (group["domain"] == "source"),
+                         "score"].to_numpy(float)
         trained = group[group["split"] == "train"]
         source_in, target_in = (trained.loc[trained["domain"] == d, "score"].to_numpy(float)
                                 for d in ("source", "target"))
         if len(held):
-            source = quantile_of(held.to_numpy(float), percentile, distribution)
-            records.append((machine_type, section, "source", source))
-            if len(target_in) and target_rule == "shifted" and len(source_in):
-                shift = float(np.median(target_in) - np.median(source_in))
-                records.append((machine_type, section, "target", source + shift))
-        if len(target_in) and (target_rule == "own" or not len(held)):
-            records.append((machine_type, section, "target",
-                            quantile_of(target_in, percentile, distribution)))
+            records.append((machine_type, section, "source",
+                            quantile_of(held, percentile, distribution)))
+        bias = float(np.median(held) - np.median(source_in)) if len(held) and len(
+            source_in) else 0.0
+        reference = held if len(held) else source_in
+        threshold = target_threshold(target_in + bias, reference, percentile, target_rule,
+                                     distribution)
+        if np.isfinite(threshold):
+            records.append((machine_type, section, "target", threshold))
     return pd.DataFrame(records, columns=[*THRESHOLD_KEYS, "threshold"])

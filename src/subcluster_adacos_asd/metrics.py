@@ -12,14 +12,15 @@ computes, per machine type, section and domain:
   :func:`partial_roc_auc_unstandardised` the ``A / max_fpr`` variant for comparison.
 * precision, recall, F1 of the decisions from ``confusion_matrix``, each denominator floored
   at ``sys.float_info.epsilon``;
-* harmonic means (``scipy.stats.hmean``) of each metric over sections and domains per machine
+* harmonic means (``scipy.stats.hmean``) of AUC and pAUC over sections and domains per machine
   type, and over everything, each value floored at epsilon.
 
 Beyond the evaluator, what a decision is worth to a monitoring user: the false-alarm rate
-(normal test clips flagged) and the detection rate (anomalous ones flagged), averaged over
-sections (not harmonic means: a rate of 0 is a good value, not a missing one), and the best F1
+(normal test clips flagged) and the detection rate (anomalous ones flagged), and the best F1
 any single threshold reaches on the same scores (``oracle_F1``, a reference that peeks at the
-test labels).
+test labels). The decision metrics are averaged over sections with the arithmetic mean (the
+evaluator prints both means; one section whose threshold flags no anomaly has F1 0, which
+makes the harmonic mean 0, and a rate of 0 is a good value, not a missing one).
 
 The challenge's official score (ranking) is the harmonic mean of all AUCs and pAUCs together
 over every machine type, section and domain.
@@ -40,8 +41,10 @@ EPSILON = sys.float_info.epsilon
 #: Per section and domain; harmonic means over sections except for :data:`MEAN_COLUMNS`.
 METRIC_COLUMNS = ("AUC", "pAUC", "precision", "recall", "F1", "false_alarm_rate",
                   "detection_rate", "oracle_F1")
-#: Shares of clips flagged: averaged (a harmonic mean of rates near 0 says nothing useful).
-MEAN_COLUMNS = ("false_alarm_rate", "detection_rate")
+#: What decisions are worth: arithmetic means over sections (the evaluator prints both means;
+#: one section whose threshold flagged no anomaly, F1 0, makes the harmonic mean 0, and a
+#: harmonic mean of false-alarm rates near 0 says nothing useful).
+MEAN_COLUMNS = ("precision", "recall", "F1", "false_alarm_rate", "detection_rate", "oracle_F1")
 #: What the decisions are worth: computed only where a system decides.
 DECISION_COLUMNS = ("precision", "recall", "F1", "false_alarm_rate", "detection_rate")
 LABELLED = ("normal", "anomaly")

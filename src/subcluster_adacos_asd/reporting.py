@@ -155,7 +155,7 @@ def table_overview(summary: pd.DataFrame, official: pd.DataFrame) -> pd.DataFram
 
 def table_decisions(summary: pd.DataFrame) -> pd.DataFrame:
     """What each system's decisions are worth per machine type and domain: false-alarm and
-    detection rates (mean over sections), F1 (harmonic mean) and the oracle F1."""
+    detection rates, F1 and the oracle F1 (means over sections)."""
     columns = ["system", "machine_type", "domain", "false alarms", "detections", "F1",
                "oracle F1"]
     rows = summary[summary["domain"].isin(DOMAINS)]

@@ -57,10 +57,10 @@ HISTORY_SUFFIX = ".training_history"
 SUMMARY = "metrics_summary"
 #: The evaluation's JSON report (``systems.<system>.official_score``).
 REPORT = "metrics"
-#: The metrics of ``metrics_summary`` logged, and their key prefix: harmonic means of AUC,
-#: pAUC and F1 (of the decisions, and the oracle's), means of the false-alarm and detection
-#: rates (what a decision is worth: docs/scoring.md).
-SUMMARY_METRICS = {"AUC": "hmean", "pAUC": "hmean", "F1": "hmean", "oracle_F1": "hmean",
+#: The metrics of ``metrics_summary`` logged, and their key prefix: harmonic means of AUC and
+#: pAUC, means of what a decision is worth (F1, the oracle's F1, the false-alarm and detection
+#: rates: docs/scoring.md).
+SUMMARY_METRICS = {"AUC": "hmean", "pAUC": "hmean", "F1": "mean", "oracle_F1": "mean",
                    "false_alarm_rate": "mean", "detection_rate": "mean"}
 #: Longest parameter value MLflow stores (``mlflow.utils.validation.MAX_PARAM_VAL_LENGTH``).
 MAX_PARAM_LENGTH = 6000

@@ -202,8 +202,14 @@ class Baseline(abc.ABC):
         scores = scores.assign(decision=pd.array(decision, dtype="Int64"))
         counts = file_index[file_index["split"] == HELD_OUT].groupby(
             ["machine_type", "section"]).size()
+        model_of = {(group.machine_type, section): group.key
+                    for group in model_groups(file_index, section_groups)
+                    for section in group.sections}
         thresholds = table.assign(
-            system=self.name, model=table["machine_type"], sections=table["section"].astype(str),
+            system=self.name,
+            model=[model_of.get((m, int(s))) for m, s in zip(table["machine_type"],
+                                                             table["section"], strict=True)],
+            sections=table["section"].astype(str),
             n_held_out=[int(counts.get((m, s), 0)) for m, s in
                         zip(table["machine_type"], table["section"], strict=True)],
             quantile=float(quantile), calibration="holdout")

@@ -42,6 +42,7 @@ from subcluster_adacos_asd.inference.files import (
 from subcluster_adacos_asd.inference.scoring import (
     check_snapshots,
     configuration_terms,
+    expected_false_alarms,
     log_summary,
     score_table,
     summary,
@@ -52,7 +53,7 @@ __all__ = [
     "AUDIO_SUFFIXES", "DOMAINS", "FILE_COLUMNS", "OUTPUT_COLUMNS", "SPLIT_FOLDERS",
     "STATUS_ERROR", "STATUS_SCORED", "TERM_COLUMNS", "InferenceSettings", "check_levels",
     "check_snapshots", "check_trained", "configuration_terms", "describe_files",
-    "describe_manifest", "extract_log_mel",
+    "describe_manifest", "expected_false_alarms", "extract_log_mel",
     "list_input_files", "log_summary", "machine_folder", "score_table", "scored_files",
     "summary", "temporal_max_terms", "trained_sections", "worker_count",
 ]

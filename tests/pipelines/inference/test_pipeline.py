@@ -82,6 +82,11 @@ def test_inference_scores_equal_the_score_pipeline(system):
     assert (summary["files"], summary["scored"], summary["errors"]) == (12, 12, 0)
     assert summary["anomalous"] + summary["normal"] == 12
     assert summary["anomalous"] == int(reference["decision"].sum())
+    # what the thresholds promise: the default percentile and calibration of the score pipeline
+    percentile = params["score"]["threshold_percentile"]
+    assert summary["thresholds"]["expected_false_alarm_rate"] == pytest.approx(
+        1 - percentile / 100)
+    assert summary["thresholds"]["calibration"] == params["score"]["calibration"]["method"]
 
 
 def test_the_reduced_ensemble_scores_as_the_score_pipeline_and_embeds_only_its_members(system):

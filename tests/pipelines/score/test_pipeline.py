@@ -4,6 +4,7 @@ parameters, and the catalog entries of its outputs."""
 
 import numpy as np
 import pytest
+import scipy.stats
 from kedro.io import DataCatalog
 
 from subcluster_adacos_asd import ensemble
@@ -109,7 +110,8 @@ def test_thresholds_come_from_cross_fitted_scores_of_the_normal_training_clips(s
     normal_train = index[(index["split"] == "train") & (index["label"] == "normal")]
     folds = out["calibration_folds"]
     assert sorted(folds["file_id"]) == sorted(normal_train["file_id"])
-    assert set(folds["fold"]) == set(range(5))  # the default's 5 folds
+    folds_count = parameters("score")["score"]["calibration"]["folds"]
+    assert set(folds["fold"]) == set(range(folds_count))
     for c in CONFIGURATIONS:
         calibration_terms = out[f"{c.name}.calibration_terms"]
         assert len(calibration_terms) == 2 * len(normal_train)  # every clip, both snapshots
@@ -124,12 +126,14 @@ def test_thresholds_come_from_cross_fitted_scores_of_the_normal_training_clips(s
     assert (thresholds["calibration"] == "cross_fit").all()
     assert thresholds.loc[("fan", 0, "source"), "threshold"] == pytest.approx(
         _percentile_by_hand(chosen, "fan", 0, "threshold_score"))
-    # the target domain (default target: shifted): the source distribution of the section
-    # term, moved by the difference of the domains' medians
+    # the target domain (default target: prediction): the Student-t prediction bound of the
+    # target clips' section terms, with the larger of the two domains' spreads
+    assert parameters("score")["score"]["calibration"]["target"] == "prediction"
     fan0 = chosen[(chosen["machine_type"] == "fan") & (chosen["section"] == 0)]
-    source, target = (fan0.loc[fan0["domain"] == d, "section_term"] for d in ("source",
-                                                                             "target"))
-    expected = np.percentile(source, 90) + np.median(target) - np.median(source)
+    source, target = (fan0.loc[fan0["domain"] == d, "section_term"].to_numpy()
+                      for d in ("source", "target"))
+    spread = max(np.std(source, ddof=1), np.std(target, ddof=1))
+    expected = target.mean() + scipy.stats.t.ppf(0.9, 2) * spread * np.sqrt(4 / 3)
     assert thresholds.loc[("fan", 0, "target"), "threshold"] == pytest.approx(expected)
 
 

@@ -58,6 +58,11 @@ def test_dcase2021_is_the_papers_method_exactly():
     assert score["normalisation"] == "none" and score["threshold_percentile"] == 90
     assert score["tmax"]["machine_types"] == ["valve"]
     assert score["variant_choice"]["method"] == "fixed"
+    # paper 2.6: thresholds from the in-sample training scores, the target domain's own
+    # percentile; the official baselines' gamma per model on its training scores
+    assert {k: score["calibration"][k] for k in ("method", "target", "distribution")} == {
+        "method": "in_sample", "target": "own", "distribution": "empirical"}
+    assert paper["baselines"]["calibration"]["method"] == "in_sample"
     assert training.TrainingSettings.from_parameters(paper["training"]).crop_frames is None
     base = parameters()["training"]
     assert base["snapshot_epochs"][-1] == base["epochs"]

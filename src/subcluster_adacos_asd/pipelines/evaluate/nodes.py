@@ -101,8 +101,8 @@ def build_tables(per_section: pd.DataFrame, summary: pd.DataFrame, parameters: d
 DECISIONS_NOTE = (
     "false alarms: the share of normal test clips flagged (a threshold at the {percentile}th "
     "percentile promises about {share}% on recordings the system has not seen); detections: "
-    "the share of anomalous test clips flagged; both the mean over sections. F1: harmonic mean "
-    "over sections of the decisions' F1; oracle F1: the best F1 a single threshold chosen on "
+    "the share of anomalous test clips flagged; F1: the decisions' F1; all means over sections. "
+    "oracle F1: the best F1 a single threshold chosen on "
     "the test labels reaches on the same scores (a reference, not reachable in use)."
 )
 

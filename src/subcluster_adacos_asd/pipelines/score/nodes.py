@@ -44,12 +44,14 @@ def assign_calibration_folds(file_index: pd.DataFrame, parameters: dict) -> pd.D
 
 def compute_calibration_terms(
     embeddings: pd.DataFrame, centres: pd.DataFrame, file_index: pd.DataFrame,
-    folds: pd.DataFrame, parameters: dict,
+    folds: pd.DataFrame, parameters: dict, calibration_parameters: dict,
 ) -> pd.DataFrame:
     """One configuration's cross-fitted terms of its normal training clips (every snapshot)."""
     settings = BackendSettings.from_parameters(parameters, "params:score.backends")
+    calibration_settings = CalibrationSettings.from_parameters(calibration_parameters,
+                                                               "params:score.calibration")
     return backends.configuration_calibration_terms(embeddings, centres, file_index, folds,
-                                                    settings)
+                                                    settings, calibration_settings.n_jobs)
 
 
 def compute_tmax_calibration_terms(

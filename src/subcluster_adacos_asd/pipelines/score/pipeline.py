@@ -48,14 +48,14 @@ def configuration_pipeline(configuration: TrainingConfiguration) -> Pipeline:
             node(
                 compute_calibration_terms,
                 ["embeddings", "centres", "file_index", "calibration_folds",
-                 "params:score.backends"],
+                 "params:score.backends", "params:score.calibration"],
                 "calibration_terms",
                 name="compute_calibration_terms",
             ),
         ],
         namespace=configuration.name,
         inputs={"file_index", "calibration_folds"},
-        parameters={"params:score.backends"},
+        parameters={"params:score.backends", "params:score.calibration"},
     )
 
 
