@@ -48,7 +48,8 @@ class AudioError(ValueError):
 
 
 #: ``params:features`` keys that are not the log-mel's own but the extraction's.
-EXTRACTION_KEYS = ("n_jobs", "chunk_size", "invalid_file_names")
+EXTRACTION_KEYS = ("n_jobs", "chunk_size", "invalid_file_names", "layout", "min_attribute_clips",
+                   "level_tolerance_db")
 
 
 @dataclass(frozen=True)

@@ -159,8 +159,8 @@ def head_labels(training_files: pd.DataFrame, variant: str) -> dict[str, tuple[l
         if len(empty):
             raise ValueError(
                 f"The {head} head needs a {HEAD_COLUMNS[head]} for every training file, but "
-                f"{len(empty)} have none, e.g. {empty.iloc[0]}; use the 'sections' variant for "
-                "data without attributes"
+                f"{len(empty)} have none, e.g. {empty.iloc[0]}; rerun the features pipeline, "
+                "which gives files without attributes their section class"
             )
         labels[head] = encode_classes(column)
     return labels

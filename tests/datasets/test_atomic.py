@@ -218,14 +218,17 @@ def _project_catalog() -> dict:
 
 
 def test_every_dataset_the_project_writes_saves_atomically():
-    """Each catalog entry but the (read) audio is an AtomicDataset, a KerasSnapshotsDataset or
-    the LogMelDataset (atomic itself, tests/datasets/test_log_mel.py), and a temporary name of a
-    versioned entry can never match Kedro's version glob."""
+    """Each catalog entry but the (read) audio and manifest is an AtomicDataset (or its
+    OptionalAtomicDataset), a KerasSnapshotsDataset or the LogMelDataset (atomic itself,
+    tests/datasets/test_log_mel.py), and a temporary name of a versioned entry can never match
+    Kedro's version glob."""
     config = _project_catalog()
     own = {"subcluster_adacos_asd.datasets.AtomicDataset",
+           "subcluster_adacos_asd.datasets.OptionalAtomicDataset",
            "subcluster_adacos_asd.datasets.KerasSnapshotsDataset",
            "subcluster_adacos_asd.datasets.LogMelDataset"}
-    assert {name for name, entry in config.items() if entry["type"] not in own} == {"raw_audio"}
+    assert {name for name, entry in config.items() if entry["type"] not in own} == {
+        "raw_audio", "recordings_manifest"}
     catalog = DataCatalog.from_config(config)
     backends = catalog.get("sc16_both.backends")
     assert isinstance(backends, AtomicDataset)

@@ -12,7 +12,8 @@ New recordings are less tidy than a data set, so every file is checked and a bad
 *error row* (``status`` = ``error``, ``reason`` naming the file and what is wrong, score NaN)
 instead of stopping the others: a name that does not say what machine it is, a machine type or
 section the system was not trained on, another sample rate or several channels (converted only
-where the parameters allow it), a clip too short for the trained frame count, an unreadable file.
+where the parameters allow it), a clip too short for the trained frame count, an unreadable file,
+digital silence or a level far from the training clips' (levels.py).
 
 No Kedro in here: the ``inference`` pipeline's nodes call these functions.
 """
@@ -27,8 +28,10 @@ from subcluster_adacos_asd.inference.files import (
     STATUS_ERROR,
     STATUS_SCORED,
     InferenceSettings,
+    check_levels,
     check_trained,
     describe_files,
+    describe_manifest,
     extract_log_mel,
     list_input_files,
     machine_folder,
@@ -48,9 +51,9 @@ from subcluster_adacos_asd.inference.scoring import (
 
 __all__ = [
     "AUDIO_SUFFIXES", "DOMAINS", "FILE_COLUMNS", "OUTPUT_COLUMNS", "SPLIT_FOLDERS",
-    "STATUS_ERROR", "STATUS_SCORED", "TERM_COLUMNS", "InferenceSettings", "check_snapshots",
-    "check_trained", "configuration_terms", "describe_files", "expected_false_alarms",
-    "extract_log_mel",
+    "STATUS_ERROR", "STATUS_SCORED", "TERM_COLUMNS", "InferenceSettings", "check_levels",
+    "check_snapshots", "check_trained", "configuration_terms", "describe_files",
+    "describe_manifest", "expected_false_alarms", "extract_log_mel",
     "list_input_files", "log_summary", "machine_folder", "score_table", "scored_files",
     "summary", "temporal_max_terms", "trained_sections", "worker_count",
 ]

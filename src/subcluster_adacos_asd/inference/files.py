@@ -43,7 +43,7 @@ SPLIT_FOLDERS = ("train", "test", "source_test", "target_test")
 #: Columns of the table of checked input files (one row per file, error rows included).
 FILE_COLUMNS = (
     "file_id", "path", "filename", "machine_type", "section", "domain", "split", "label",
-    "attributes", "section_class", "attribute_class", "status", "reason",
+    "attributes", "section_class", "attribute_class", "status", "reason", "recorded_at",
 )
 
 #: Columns of ``inference_scores`` (README.md), in order.
@@ -53,7 +53,7 @@ ENSEMBLES = ("full", "reduced")
 OUTPUT_COLUMNS = (
     "file", "filename", "machine_type", "section", "domain", "status", "reason", "score",
     "decision", "threshold", "threshold_score", "variant", "section_term", "attribute_term",
-    "target_term", "tmax_term", "label",
+    "target_term", "tmax_term", "label", "recorded_at",
 )
 
 
@@ -62,7 +62,9 @@ class InferenceSettings(Settings):
     """The ``inference`` parameters (conf/base/parameters_inference.yml).
 
     ``input_path``: a folder (searched recursively for ``*.wav``), one audio file, or a list of
-    folders and files. ``machine_type`` (all files) and ``section`` / ``domain`` (files whose
+    folders and files. ``manifest``: instead, a CSV or Parquet table of the files with their
+    machine, section, domain and recording time (manifest.py; ``split`` may be left out).
+    ``machine_type`` (all files) and ``section`` / ``domain`` (files whose
     names do not follow the DCASE grammar) say what the files are; DCASE names carry their own
     section and domain. ``resample`` / ``downmix``: convert other sample rates / several
     channels instead of reporting the file as an error. ``ensemble``: ``full`` (every member of
@@ -70,7 +72,8 @@ class InferenceSettings(Settings):
     reduction kept: fewer networks to run, chosen on labelled development data).
     """
 
-    input_path: str | tuple[str, ...]
+    input_path: str | tuple[str, ...] | None = None
+    manifest: str | None = None
     machine_type: str | None = None
     section: int | None = None
     domain: str | None = None
@@ -81,16 +84,23 @@ class InferenceSettings(Settings):
     ensemble: str = "full"
 
     def __post_init__(self):
-        if self.input_path is None or self.input_path in ("", ()):
+        no_path = self.input_path is None or self.input_path in ("", ())
+        if no_path and not self.manifest:
             raise ValueError(
                 "inference.input_path is not set: give the folder (or file, or list) of "
                 "recordings to score, e.g. kedro run --pipelines=inference "
-                "--params=inference.input_path=/path/to/new/recordings"
+                "--params=inference.input_path=/path/to/new/recordings (or a manifest of them: "
+                "inference.manifest)"
             )
+        if not no_path and self.manifest:
+            raise ValueError("set inference.input_path or inference.manifest, not both")
         if self.domain is not None and self.domain not in DOMAINS:
             raise ValueError(f"inference.domain must be one of {DOMAINS} or null, got {self.domain!r}")
         if self.section is not None and int(self.section) < 0:
             raise ValueError(f"inference.section must be a section number >= 0, got {self.section}")
+        if int(self.n_jobs) == 0:
+            raise ValueError("inference.n_jobs must be -1 (all cores) or a positive number of "
+                             "processes, got 0")
         if self.ensemble not in ENSEMBLES:
             raise ValueError(f"inference.ensemble must be one of {ENSEMBLES}, got {self.ensemble!r}")
         if int(self.chunk_size) < 1:
@@ -185,7 +195,7 @@ def describe_files(paths: Sequence[str], settings: InferenceSettings) -> pd.Data
         key = f"{settings.machine_type or machine_folder(path)}/split/{Path(path).stem}"
         row = {c: None for c in FILE_COLUMNS}
         row.update(file_id=path, path=path, filename=Path(path).name, status=STATUS_SCORED,
-                   reason="")
+                   reason="", recorded_at=modification_time(path))
         try:
             parsed = parse_file_name(key, path)
         except FileNameError:
@@ -217,9 +227,58 @@ def describe_files(paths: Sequence[str], settings: InferenceSettings) -> pd.Data
                 f"{row['section_class']}_{row['attributes']}" if row["attributes"] else ""
             )
         rows.append(row)
+    return _files_frame(rows)
+
+
+def _files_frame(rows: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=list(FILE_COLUMNS))
     frame["section"] = frame["section"].astype("Int64")
+    frame["recorded_at"] = pd.to_datetime(frame["recorded_at"]).astype("datetime64[us]")
     return frame
+
+
+def modification_time(path: str) -> pd.Timestamp:
+    """When a file was last written (local time, as a file manager shows it): its recording
+    time where nothing else says; ``NaT`` for a file that is not there."""
+    try:
+        return pd.Timestamp(os.path.getmtime(path), unit="s", tz="UTC").tz_convert(
+            _local_zone()).tz_localize(None)
+    except OSError:
+        return pd.NaT
+
+
+def _local_zone():
+    from datetime import datetime
+
+    return datetime.now().astimezone().tzinfo
+
+
+def describe_manifest(manifest: pd.DataFrame) -> pd.DataFrame:
+    """One row per recording of an inference manifest (manifest.py; ``split`` defaults to
+    ``test``), as :func:`describe_files` gives them: the manifest says what each file is and
+    when it was recorded (its ``timestamp``, else the file's modification time). A listed file
+    that is not there is an error row; a manifest that cannot be read stops the run."""
+    from subcluster_adacos_asd.manifest import checked_manifest
+
+    table = checked_manifest(manifest, default_split="test")
+    rows = []
+    for record in table.to_dict("records"):
+        path = record["path"]
+        row = {c: None for c in FILE_COLUMNS}
+        row.update(file_id=path, path=path, filename=Path(path).name,
+                   machine_type=record["machine_type"], section=int(record["section"]),
+                   domain=record["domain"], split=record["split"], label=record["label"],
+                   attributes=record["attributes"], status=STATUS_SCORED, reason="")
+        row["recorded_at"] = (record["timestamp"] if not pd.isna(record["timestamp"])
+                              else modification_time(path))
+        row["section_class"] = f"{row['machine_type']}_section_{int(row['section']):02d}"
+        row["attribute_class"] = (f"{row['section_class']}_{row['attributes']}"
+                                  if row["attributes"] else "")
+        if not Path(path).is_file():
+            row.update(status=STATUS_ERROR, reason=f"{path}: no such file (listed in "
+                                                   f"{manifest.attrs.get('source', 'the manifest')})")
+        rows.append(row)
+    return _files_frame(rows)
 
 
 def trained_sections(thresholds: pd.DataFrame) -> pd.DataFrame:
@@ -362,6 +421,34 @@ def extract_log_mel(
         else np.zeros((0, settings.n_frames, settings.n_mels), dtype=np.float32)
     )
     return files, array_to_frame(ids, stacked, column="log_mel")
+
+
+def check_levels(files: pd.DataFrame, log_mel: pd.DataFrame, reference: pd.DataFrame | None,
+                 n_mels: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(files, log_mel)`` with error rows for recordings that cannot be right (levels.py):
+    digital silence, and a level outside the band of its section's and domain's training
+    clips (``reference``: the trained system's ``level_reference``; ``None`` for a system
+    trained before it existed: silence is still checked, levels are not, with a warning)."""
+    from subcluster_adacos_asd import levels
+    from subcluster_adacos_asd.feature_table import frame_to_array
+
+    if reference is None:
+        logger.warning("The trained system has no level_reference (trained before it existed): "
+                       "new recordings are checked for digital silence only; rerun the features "
+                       "pipeline to check their levels too")
+    if len(log_mel) == 0:
+        return files, log_mel
+    table = levels.levels_table(log_mel["file_id"], frame_to_array(log_mel, n_mels))
+    files = files.copy()
+    todo = files.index[files["file_id"].isin(table["file_id"])]
+    reasons = levels.level_problems(files.loc[todo], table, reference)
+    bad = reasons[reasons != ""]
+    if len(bad):
+        files.loc[bad.index, "status"] = STATUS_ERROR
+        files.loc[bad.index, "reason"] = bad.to_numpy()
+        log_mel = log_mel[~log_mel["file_id"].isin(files.loc[bad.index, "file_id"])]
+        log_mel = log_mel.reset_index(drop=True)
+    return files, log_mel
 
 
 def scored_files(files: pd.DataFrame) -> pd.DataFrame:

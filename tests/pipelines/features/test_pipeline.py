@@ -14,6 +14,7 @@ from kedro.io import DataCatalog, DatasetError
 from kedro.runner import SequentialRunner
 from kedro_datasets.partitions import PartitionedDataset
 
+from subcluster_adacos_asd.datasets import ManifestDataset
 from subcluster_adacos_asd.feature_table import frame_to_array
 from subcluster_adacos_asd.log_mel import AudioError, LogMelSettings, load_log_mel
 from subcluster_adacos_asd.pipelines.features.nodes import build_file_index
@@ -55,7 +56,7 @@ def _catalog(tmp_path: Path, raw: Path, parameters: dict) -> DataCatalog:
     """The project's raw_audio and features catalog entries, with paths moved into tmp_path."""
     config = {**_conf("catalog_raw.yml"), **_conf("catalog_features.yml")}
     config["raw_audio"]["path"] = str(raw)
-    for name in ("file_index", "log_mel", "feature_stats", "tmax_features"):
+    for name in ("file_index", "log_mel", "feature_stats", "tmax_features", "level_reference"):
         config[name]["filepath"] = str(tmp_path / "out" / f"{name}.parquet")
     catalog = DataCatalog.from_config(config)
     catalog["params:features"] = parameters
@@ -146,8 +147,8 @@ def test_a_loud_float_clip_stops_features_at_that_file_and_keeps_the_earlier_out
     assert loud.stem not in set(catalog.load("file_index")["file_id"].str.rsplit("/", n=1).str[-1])
     assert np.isfinite(catalog.load("feature_stats")[["mean", "std"]].to_numpy()).all()
     assert sorted(p.name for p in out.iterdir()) == [
-        "feature_stats.parquet", "file_index.parquet", "log_mel.cache", "log_mel.parquet",
-        "tmax_features.parquet"
+        "feature_stats.parquet", "file_index.parquet", "level_reference.parquet",
+        "log_mel.cache", "log_mel.parquet", "tmax_features.parquet"
     ]  # no temporary files left behind
     assert sorted(p.name for p in (out / "log_mel.cache").iterdir()) == ["source.json",
                                                                         "values.npy"]
@@ -183,8 +184,71 @@ def test_real_dcase2023_toycar_file_index():
         dataset="subcluster_adacos_asd.datasets.WavDataset",
         filename_suffix=".wav",
     ).load()
-    index = build_file_index(partitions, {"invalid_file_names": "error"})
+    index = build_file_index(partitions, None, {"invalid_file_names": "error"})
     assert index["split"].value_counts().to_dict() == {"train": 170, "test": 100}
     assert index["domain"].value_counts().to_dict() == {"source": 210, "target": 60}
     first = index.iloc[0]
     assert first["path"] == str(TOYCAR_2023 / (first["file_id"] + ".wav"))
+
+
+# --- own recordings: a manifest, silence and levels ------------------------------------------
+
+
+def _renamed_copy(raw: Path, copy: Path) -> Path:
+    """The data set's WAVs under arbitrary names, with a manifest listing them in the order of
+    their DCASE names; returns the manifest."""
+    from subcluster_adacos_asd.dcase_names import parse_file_name
+
+    rows = []
+    for i, wav in enumerate(sorted(raw.rglob("*.wav"))):
+        key = wav.relative_to(raw).with_suffix("").as_posix()
+        parsed = parse_file_name(key)
+        target = copy / ("day_a" if i % 2 else "day_b") / f"rec {i:03d}.wav"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(wav.read_bytes())
+        rows.append({"path": target.relative_to(copy).as_posix(),
+                     "machine": parsed.machine_type, "section": parsed.section,
+                     "domain": parsed.domain, "split": parsed.split, "label": parsed.label,
+                     "attributes": parsed.attributes, "original": key})
+    manifest = copy / "manifest.csv"
+    pd.DataFrame(rows).drop(columns="original").to_csv(manifest, index=False)
+    return manifest
+
+
+def test_a_manifest_gives_the_features_the_dcase_names_give(tmp_path):
+    raw = tmp_path / "raw"
+    _write_dataset(raw)
+    parameters = {**_conf("parameters_features.yml")["features"], "n_frames": N_FRAMES, "n_jobs": 1}
+    SequentialRunner().run(create_pipeline(), _catalog(tmp_path / "names", raw, parameters))
+    manifest = _renamed_copy(raw, tmp_path / "copy")
+    catalog = _catalog(tmp_path / "manifest", tmp_path / "copy", parameters)
+    catalog["recordings_manifest"] = ManifestDataset(str(manifest))
+    SequentialRunner().run(create_pipeline(), catalog)
+
+    by_names = _catalog(tmp_path / "names", raw, parameters)
+    names, renamed = by_names.load("file_index"), catalog.load("file_index")
+    assert renamed["file_id"].str.startswith(("day_a/rec ", "day_b/rec ")).all()
+    columns = ["machine_type", "section", "domain", "split", "label", "attributes",
+               "section_class", "attribute_class"]
+    pd.testing.assert_frame_equal(renamed[columns], names[columns])  # the same rows, in order
+    for name in ("feature_stats", "tmax_features", "level_reference"):
+        left, right = by_names.load(name), catalog.load(name)
+        if "file_id" in left:
+            left, right = left.drop(columns="file_id"), right.drop(columns="file_id")
+        pd.testing.assert_frame_equal(left, right)
+
+
+def test_a_silent_training_clip_stops_features_naming_the_file(tmp_path):
+    raw = tmp_path / "raw"
+    _write_dataset(raw)
+    silent = raw / "fan" / "train" / "section_00_source_train_normal_0007_speed_1.wav"
+    soundfile.write(silent, np.zeros(16000), 16000, subtype="PCM_16")
+    parameters = {**_conf("parameters_features.yml")["features"], "n_frames": N_FRAMES, "n_jobs": 1}
+    # the check runs as the extraction's last block is written: the log_mel save fails (the
+    # catalog's DatasetError, naming the dataset and the file), so nothing is saved
+    with pytest.raises(DatasetError) as error:
+        SequentialRunner().run(create_pipeline(), _catalog(tmp_path, raw, parameters))
+    assert isinstance(error.value.__cause__, AudioError)
+    assert f"{silent}: digital silence" in str(error.value)
+    assert not (tmp_path / "out" / "file_index.parquet").exists()  # nothing saved
+    assert not (tmp_path / "out" / "log_mel.parquet").exists()

@@ -201,10 +201,12 @@ def test_pipeline_reads_the_trained_system_and_parameters_only():
         "params:inference", "params:features", "params:training.embed_batch_size",
         "params:inference.ensemble", "feature_stats",
         "tmax_backend", "variant_choice", "thresholds", "score_normalisation",
-        "reduced_members", "reduced_thresholds",
+        "reduced_members", "reduced_thresholds", "level_reference", "score_history_previous",
         "sc01_both.model_snapshots", "sc01_both.backends",
         "sc04_sections.model_snapshots", "sc04_sections.backends"}
-    assert pipeline.outputs() == {"inference_scores", "inference_scores_csv", "inference_summary"}
+    assert pipeline.outputs() == {"inference_scores_csv", "inference_summary",
+                                  "score_history_figures", "score_history_overview"}
+    assert {"inference_scores", "score_history"} <= pipeline.all_outputs()
     assert sorted(n.name for n in pipeline.only_nodes_with_namespaces(["sc04_sections"]).nodes) \
         == ["sc04_sections.compute_inference_terms"]
     assert create_pipeline([]).nodes == []
@@ -217,7 +219,8 @@ def test_everything_inference_loads_and_writes_is_in_the_catalog():
     catalog = DataCatalog.from_config(config)
     versioned = ["sc04_both.model_snapshots", "sc04_both.backends", "tmax_backend",
                  "variant_choice", "thresholds", "reduced_members", "reduced_thresholds",
-                 "inference_scores", "inference_scores_csv", "inference_summary"]
+                 "inference_scores", "inference_scores_csv", "inference_summary",
+                 "score_history", "level_reference"]
     for name in versioned:
         assert catalog.get(name)._describe().get("version") is not None, name
     assert "feature_stats" in catalog  # persisted and versioned (README.md)
@@ -228,3 +231,84 @@ def test_missing_input_path_names_the_parameter(system):
         run_inference(system)
     with pytest.raises(Exception, match="does not exist"):
         run_inference(system, input_path="/no/such/folder")
+
+
+# --- own recordings: silence and levels, a manifest, the score history ------------------------
+
+
+def test_silent_and_far_off_recordings_get_error_rows_naming_the_file(system, tmp_path):
+    raw, params, config = system
+    original = raw / "fan" / "source_test" / "section_00_source_test_normal_0000_a_1.wav"
+    samples, rate = soundfile.read(original, dtype="float32")
+    folder = tmp_path / "new" / "fan" / "source_test"
+    folder.mkdir(parents=True)
+    files = {"good": folder / original.name,
+             "silent": folder / "section_00_source_test_0100.wav",
+             "quiet": folder / "section_00_source_test_0101.wav"}
+    shutil.copy(original, files["good"])
+    soundfile.write(files["silent"], np.zeros_like(samples), rate, subtype="PCM_16")
+    soundfile.write(files["quiet"], samples * np.float32(0.001), rate, subtype="FLOAT")  # -60 dB
+    table = run_inference(system, input_path=str(tmp_path / "new")).load(
+        "inference_scores").set_index("file")
+    rows = {kind: table.loc[str(path.resolve())] for kind, path in files.items()}
+    assert rows["good"]["status"] == "scored" and np.isfinite(rows["good"]["score"])
+    assert rows["silent"]["status"] == "error" and rows["quiet"]["status"] == "error"
+    assert rows["silent"]["reason"].startswith(f"{files['silent'].resolve()}: digital silence")
+    assert rows["quiet"]["reason"].startswith(f"{files['quiet'].resolve()}: level ")
+    assert pd.Series([rows["quiet"]["reason"]]).str.contains(
+        r"lies -(?:59|60)\.\d dB from the median").item()
+    assert "source-domain training clips of fan section 00" in rows["quiet"]["reason"]
+    assert np.isnan(rows["silent"]["score"]) and np.isnan(rows["quiet"]["score"])
+
+
+def _history_files(config) -> tuple[Path, Path]:
+    return (Path(config["score_history_figures"]["filepath"]),
+            Path(config["score_history_overview"]["filepath"]))
+
+
+def test_a_manifest_of_new_files_and_a_score_history_without_duplicates(system, tmp_path):
+    raw, params, config = system
+    originals = [raw / "fan" / "source_test" / "section_00_source_test_anomaly_0001_a_1.wav",
+                 raw / "fan" / "target_test" / "section_01_target_test_normal_0000_a_9.wav",
+                 raw / "fan" / "source_test" / "section_01_source_test_normal_0000_a_1.wav"]
+    day = tmp_path / "line3"
+    day.mkdir()
+    rows = []
+    for i, (original, domain, section) in enumerate(
+            zip(originals, ["source", "target", "source"], [0, 1, 1])):
+        copy = day / f"recording {i}.wav"
+        shutil.copy(original, copy)
+        rows.append({"path": copy.name, "machine": "fan", "unit": section, "domain": domain,
+                     "timestamp": f"2024-05-0{i + 1} 06:00"})
+    manifest = day / "manifest.csv"
+    pd.DataFrame(rows).to_csv(manifest, index=False)
+
+    catalog = run_inference(system, manifest=str(manifest))
+    table = catalog.load("inference_scores").set_index("file")
+    assert (table["status"] == "scored").all() and len(table) == 3
+    expected = score_pipeline_rows(config, params).loc[[str(p.resolve()) for p in originals]]
+    np.testing.assert_allclose(table["score"], expected["score"], rtol=1e-6, atol=1e-6)
+    assert table["recorded_at"].tolist() == [pd.Timestamp(f"2024-05-0{i} 06:00")
+                                             for i in (1, 2, 3)]
+    # (the module's other tests score into the same history: only this folder's rows count)
+    def mine(history):
+        return history[history["file"].str.startswith(str(day.resolve()))]
+
+    history = catalog.load("score_history")
+    assert len(mine(history)) == 3
+    np.testing.assert_allclose(history.set_index("file").loc[table.index, "score"],
+                               table["score"])
+
+    # the same files again: no new rows; one more recording: one more row
+    again = run_inference(system, manifest=str(manifest)).load("score_history")
+    assert len(again) == len(history)
+    extra = day / "later.csv"
+    pd.DataFrame([{**rows[0], "timestamp": "2024-05-04 06:00"}]).to_csv(extra, index=False)
+    grown = run_inference(system, manifest=str(extra)).load("score_history")
+    assert len(grown) == len(history) + 1 and len(mine(grown)) == 4
+    assert not grown.duplicated(["machine_type", "section", "recorded_at"]).any()
+    figures, overview = _history_files(config)
+    assert {"fan_section_00.png", "fan_section_01.png"} <= {p.name for p in figures.iterdir()}
+    assert overview.is_file()
+    with pytest.raises(Exception, match="set inference.input_path or inference.manifest, not both"):
+        run_inference(system, manifest=str(manifest), input_path=str(day))

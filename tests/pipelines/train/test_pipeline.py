@@ -66,3 +66,61 @@ def test_dcase2021_is_the_papers_method_exactly():
     assert training.TrainingSettings.from_parameters(paper["training"]).crop_frames is None
     base = parameters()["training"]
     assert base["snapshot_epochs"][-1] == base["epochs"]
+
+
+def test_data_without_attributes_and_a_single_clip_class_train_and_score_every_variant(
+        tmp_path, caplog):
+    """Recordings named without attributes (DCASE 2021 test-clip style) in one section and an
+    attribute class of a single clip in the other: features resolves both with one warning
+    each, then both loss variants train, embed and fit their GMMs (before: the first `train`
+    node stopped, or scikit-learn's GMM after all training)."""
+    import logging
+
+    import soundfile
+    from kedro.runner import SequentialRunner
+
+    from subcluster_adacos_asd.pipelines.embed.pipeline import create_pipeline as embed
+    from subcluster_adacos_asd.pipelines.features.pipeline import create_pipeline as features
+    from subcluster_adacos_asd.pipelines.score.pipeline import create_pipeline as score
+    from tests.pipelines.inference import system
+
+    raw, seed = tmp_path / "raw", 0
+    for section, attribute_of in ((0, lambda i: ""), (1, lambda i: "_a_7" if i == 0 else "_a_1")):
+        names = [("train", f"source_train_normal_{i:04d}{attribute_of(i)}", False)
+                 for i in range(5)]
+        names += [("train", f"target_train_normal_{i:04d}", False) for i in range(2)]
+        names += [("test", f"{d}_test_{label}_{i:04d}", label == "anomaly")
+                  for d in ("source", "target") for i, label in enumerate(("normal", "anomaly"))]
+        for folder, name, anomalous in names:
+            path = raw / "fan" / folder / f"section_{section:02d}_{name}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            seed += 1
+            soundfile.write(path, system.clip("fan", section, 1, anomalous, seed, 1.0),
+                            system.SAMPLE_RATE, subtype="PCM_16")
+    params = system.parameters()
+    params["score"]["variant_choice"]["fixed"] = {"fan": "both"}
+    config = system.catalog_config(tmp_path / "data", raw)
+    configurations = [TrainingConfiguration(2, "both"), TrainingConfiguration(1, "sections")]
+    pipeline = (features() + create_pipeline(configurations) + embed(configurations)
+                + score(configurations))
+    with caplog.at_level(logging.WARNING):
+        SequentialRunner().run(pipeline, system.make_catalog(config, params))
+
+    catalog = system.make_catalog(config, params)
+    index = catalog.load("file_index").set_index("file_id")
+    assert index.loc["fan/train/section_00_source_train_normal_0000", "attribute_class"] \
+        == "fan_section_00"
+    # the single clip of a_7 joins the section's smallest class with enough clips (a_1)
+    assert index.loc["fan/train/section_01_source_train_normal_0000_a_7", "attribute_class"] \
+        == "fan_section_01_a_1"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert sum("carry no attributes" in w for w in warnings) == 1
+    assert sum("fan_section_01_a_7 (1 clip) -> fan_section_01_a_1" in w for w in warnings) == 1
+    scores = catalog.load("anomaly_scores")
+    assert len(scores) == len(index) and scores["score"].notna().all()
+    centres = catalog.load("sc02_both.centres")
+    learned = set(centres.loc[centres["head"] == "attribute", "class_name"])
+    # (the target clips of section 01 have no attributes either; "|shift" classes are the
+    # self-supervised frequency shifts of training.frequency_shifts)
+    assert {c for c in learned if "|" not in c} == {
+        "fan_section_00", "fan_section_01", "fan_section_01_a_1"}

@@ -1,4 +1,5 @@
-"""Nodes of the `features` pipeline: thin wrappers over dcase_names and log_mel.
+"""Nodes of the `features` pipeline: thin wrappers over dcase_names, manifest, attribute_classes,
+levels and log_mel.
 
 ``raw_audio`` arrives as ``{partition_key: load}`` (a PartitionedDataset); nothing is loaded
 before ``extract_log_mel``, which returns the file index together with the log-mel to be
@@ -9,6 +10,7 @@ so a failed extraction never leaves a new ``file_index`` that the features do no
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from functools import partial
@@ -16,6 +18,8 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
+from subcluster_adacos_asd import levels
+from subcluster_adacos_asd.attribute_classes import assign_attribute_classes
 from subcluster_adacos_asd.dcase_names import check_training_coverage, index_files
 from subcluster_adacos_asd.feature_store import LogMelBlocks
 from subcluster_adacos_asd.feature_table import log_mel_file_ids, tmax_table
@@ -25,6 +29,9 @@ from subcluster_adacos_asd.log_mel import (
     iter_log_mel_chunks,
     standardisation_statistics,
 )
+from subcluster_adacos_asd.manifest import IndexSettings, folder_file_index, manifest_file_index
+
+logger = logging.getLogger(__name__)
 
 
 def _partition_path(load: Callable) -> str:
@@ -37,16 +44,30 @@ def _partition_path(load: Callable) -> str:
     return path if "://" in path else os.path.abspath(path)
 
 
-def build_file_index(raw_audio: dict[str, Callable], parameters: dict) -> pd.DataFrame:
-    """One row per WAV of ``raw_audio`` with what its name says (docs/data_contracts.md).
+def build_file_index(
+    raw_audio: dict[str, Callable], recordings_manifest: pd.DataFrame | None, parameters: dict
+) -> pd.DataFrame:
+    """One row per recording of ``raw_audio`` with what it is (docs/data_contracts.md).
 
-    Stops at a section with test files but no training files (naming a file of it) before any
-    audio is read, rather than at the ``score`` pipeline.
+    What a recording is comes from the manifest where the environment configures one
+    (``recordings_manifest``), else from the folders (``features.layout: folders``), else from
+    the DCASE file names. Files without attributes and attribute classes too small for their
+    GMM are resolved here, with a warning each (attribute_classes.py). Stops at a section with
+    test files but no training files (naming a file of it) before any audio is read, rather
+    than at the ``score`` pipeline.
     """
+    settings = IndexSettings.from_feature_parameters(parameters)
     paths = {file_id: _partition_path(load) for file_id, load in raw_audio.items()}
-    index = index_files(paths, parameters.get("invalid_file_names", "error"))
+    if recordings_manifest is not None:
+        logger.info("File index from the manifest %s (%d rows)",
+                    recordings_manifest.attrs.get("source", ""), len(recordings_manifest))
+        index = manifest_file_index(recordings_manifest, paths)
+    elif settings.layout == "folders":
+        index = folder_file_index(paths, settings.invalid_file_names)
+    else:
+        index = index_files(paths, settings.invalid_file_names)
     check_training_coverage(index)
-    return index
+    return assign_attribute_classes(index, settings.min_attribute_clips)
 
 
 def extract_log_mel(
@@ -70,11 +91,44 @@ def extract_log_mel(
     names = audio_files["path"].where(audio_files["path"] != "", audio_files["file_id"]).tolist()
     items = [(name, raw_audio[file_id]) for name, file_id in zip(names, file_ids)]
     n_jobs, chunk_size = int(parameters.get("n_jobs", -1)), int(parameters.get("chunk_size", 64))
+    extraction = partial(iter_log_mel_chunks, items, settings, n_jobs, chunk_size)
+    tolerance = IndexSettings.from_feature_parameters(parameters).level_tolerance_db
     log_mel = LogMelBlocks(
         file_ids, settings.n_frames, settings.n_mels,
-        partial(iter_log_mel_chunks, items, settings, n_jobs, chunk_size),
+        partial(_level_checked_blocks, extraction, audio_files, tolerance),
     )
     return log_mel, audio_files
+
+
+def _level_checked_blocks(extraction: Callable, file_index: pd.DataFrame,
+                          tolerance_db: float | None):
+    """The extraction's blocks, passed on as they come, then the levels check (levels.py):
+    digital silence and levels far from the training clips' raise after the last block, naming
+    every such training clip, so the ``log_mel`` save that consumes the blocks is never
+    completed and nothing is saved; test clips get a warning."""
+    file_ids = file_index["file_id"].astype(str).tolist()
+    frames = []
+    for start, block in extraction():
+        frames.append(levels.levels_table(file_ids[start:start + len(block)], block))
+        yield start, block
+    table = pd.concat(frames, ignore_index=True) if frames else levels.levels_table(
+        [], np.zeros((0, 1, 1), dtype=np.float32))
+    levels.check_training_recordings(file_index, table, tolerance_db)
+
+
+def compute_level_reference(log_mel, file_index: pd.DataFrame, parameters: dict
+                            ) -> pd.DataFrame:
+    """Per machine type, section and domain, the levels of the normal training clips and the
+    band a new clip's level must lie in (levels.py): ``inference`` checks new files with it.
+    The log-mel is read block by block."""
+    n_mels = int(parameters["n_mels"])
+    file_ids = log_mel_file_ids(log_mel)
+    frames = [levels.levels_table(file_ids[start:start + len(block)], block)
+              for start, block in iter_feature_blocks(log_mel, n_mels)]
+    table = pd.concat(frames, ignore_index=True) if frames else levels.levels_table(
+        [], np.zeros((0, 1, n_mels), dtype=np.float32))
+    tolerance = IndexSettings.from_feature_parameters(parameters).level_tolerance_db
+    return levels.level_reference(table, file_index, tolerance)
 
 
 def _training_mask(log_mel, file_index: pd.DataFrame) -> np.ndarray:

@@ -1,8 +1,10 @@
-"""The `features` pipeline: raw_audio -> file_index, log_mel, feature_stats, tmax_features.
+"""The `features` pipeline: raw_audio (+ recordings_manifest) -> file_index, log_mel,
+feature_stats, level_reference, tmax_features.
 
-The index built from the file names (``audio_files``) stays in memory: ``extract_log_mel``
-saves it as ``file_index`` together with ``log_mel`` (log_mel first), so a run that fails on a
-bad recording leaves the previous, matching ``file_index`` and ``log_mel`` as they were.
+The index (``audio_files``, from the file names, the manifest or the folders) stays in memory:
+``extract_log_mel`` saves it as ``file_index`` together with ``log_mel`` (log_mel first), so a
+run that fails on a bad recording leaves the previous, matching ``file_index`` and ``log_mel``
+as they were.
 """
 
 from kedro.pipeline import Pipeline, node
@@ -10,6 +12,7 @@ from kedro.pipeline import Pipeline, node
 from subcluster_adacos_asd.pipelines.features.nodes import (
     build_file_index,
     compute_feature_stats,
+    compute_level_reference,
     compute_tmax_features,
     extract_log_mel,
 )
@@ -20,7 +23,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 build_file_index,
-                inputs=["raw_audio", "params:features"],
+                inputs=["raw_audio", "recordings_manifest", "params:features"],
                 outputs="audio_files",
                 name="build_file_index",
             ),
@@ -35,6 +38,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["log_mel", "file_index", "params:features"],
                 outputs="feature_stats",
                 name="compute_feature_stats",
+            ),
+            node(
+                compute_level_reference,
+                inputs=["log_mel", "file_index", "params:features"],
+                outputs="level_reference",
+                name="compute_level_reference",
             ),
             node(
                 compute_tmax_features,

@@ -9,8 +9,10 @@ from __future__ import annotations
 import logging
 
 import pandas as pd
+from matplotlib.figure import Figure
 
-from subcluster_adacos_asd import inference
+from subcluster_adacos_asd import inference, score_history
+from subcluster_adacos_asd.manifest import read_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -18,24 +20,50 @@ logger = logging.getLogger(__name__)
 def list_inference_files(
     parameters: dict, variant_choice: dict[str, str], thresholds: pd.DataFrame
 ) -> pd.DataFrame:
-    """Every input file with what its name (or the parameters) say it is, and error rows for
-    names that say nothing and for machine types, sections or domains the system never saw."""
+    """Every input file with what its name, the manifest or the parameters say it is, and error
+    rows for names that say nothing and for machine types, sections or domains the system
+    never saw."""
     settings = inference.InferenceSettings.from_parameters(parameters)
-    paths = inference.list_input_files(settings.input_path)
-    logger.info("Inference: %d files from %s", len(paths), settings.input_path)
-    files = inference.describe_files(paths, settings)
+    if settings.manifest:
+        files = inference.describe_manifest(read_manifest(settings.manifest))
+        logger.info("Inference: %d files from the manifest %s", len(files), settings.manifest)
+    else:
+        paths = inference.list_input_files(settings.input_path)
+        logger.info("Inference: %d files from %s", len(paths), settings.input_path)
+        files = inference.describe_files(paths, settings)
     return inference.check_trained(files, variant_choice, thresholds)
 
 
 def extract_inference_log_mel(
-    files: pd.DataFrame, feature_parameters: dict, parameters: dict
+    files: pd.DataFrame, feature_parameters: dict, parameters: dict,
+    level_reference: pd.DataFrame | None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The raw log-mel of the usable files, with the trained system's feature settings, and the
-    file table with error rows for audio that cannot be used (rate, channels, length, reading)."""
+    file table with error rows for audio that cannot be used (rate, channels, length, reading)
+    or cannot be right (digital silence, a level far from the training clips')."""
     settings = inference.InferenceSettings.from_parameters(parameters)
-    return inference.extract_log_mel(
-        files, settings.log_mel_settings(feature_parameters), settings.n_jobs, settings.chunk_size
+    log_mel_settings = settings.log_mel_settings(feature_parameters)
+    files, log_mel = inference.extract_log_mel(
+        files, log_mel_settings, settings.n_jobs, settings.chunk_size
     )
+    return inference.check_levels(files, log_mel, level_reference, log_mel_settings.n_mels)
+
+
+def update_score_history(
+    previous: pd.DataFrame | None, inference_scores: pd.DataFrame
+) -> pd.DataFrame:
+    """The score history with this run's scored files (score_history.py): one row per machine
+    type, section and recording time, a rescored recording replacing its earlier row."""
+    return score_history.update_history(previous, inference_scores)
+
+
+def plot_score_history(history: pd.DataFrame) -> tuple[dict[str, Figure], Figure]:
+    """One figure per machine type and section (score against recording time, thresholds,
+    alarms), and all of them in one overview figure."""
+    for name, counts in score_history.summary_of(history).items():
+        logger.info("Score history %s: %d recordings from %s to %s, %d alarms", name,
+                    counts["recordings"], counts["first"], counts["last"], counts["alarms"])
+    return score_history.history_figures(history), score_history.history_overview(history)
 
 
 def compute_inference_terms(

@@ -3,7 +3,9 @@
 ``kedro run --pipelines=inference --params=inference.input_path=<folder>`` lists the WAV files,
 checks them, extracts their log-mel, embeds them with every snapshot of the configurations of
 each machine type's chosen loss variant (one namespace per configuration, as in ``score``), adds
-the saved GMMs' terms and decides with the saved thresholds. Nothing is refitted.
+the saved GMMs' terms and decides with the saved thresholds. Nothing is refitted. The scored
+files join the score history (one row per machine type, section and recording time) and its
+figures (score_history.py).
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from subcluster_adacos_asd.pipelines.inference.nodes import (
     compute_inference_terms,
     extract_inference_log_mel,
     list_inference_files,
+    plot_score_history,
     score_inference_files,
+    update_score_history,
 )
 
 #: Datasets every configuration's namespace reads from outside it.
@@ -86,7 +90,8 @@ def create_pipeline(configurations: list[TrainingConfiguration], **kwargs) -> Pi
                 ),
                 node(
                     extract_inference_log_mel,
-                    ["inference_files", "params:features", "params:inference"],
+                    ["inference_files", "params:features", "params:inference",
+                     "level_reference"],
                     ["inference_checked_files", "inference_log_mel"],
                     name="extract_inference_log_mel",
                 ),
@@ -100,5 +105,19 @@ def create_pipeline(configurations: list[TrainingConfiguration], **kwargs) -> Pi
             ]
         )
         + sum((configuration_pipeline(c) for c in configurations), Pipeline([]))
-        + Pipeline([score_node])
+        + Pipeline([
+            score_node,
+            node(
+                update_score_history,
+                ["score_history_previous", "inference_scores"],
+                "score_history",
+                name="update_score_history",
+            ),
+            node(
+                plot_score_history,
+                "score_history",
+                ["score_history_figures", "score_history_overview"],
+                name="plot_score_history",
+            ),
+        ])
     )
