@@ -362,3 +362,49 @@ class StandardisedFeatures:
     def __array__(self, dtype=None, copy=None):
         values = self[0 : len(self)]
         return values if dtype is None else values.astype(dtype, copy=False)
+
+
+class ConcatenatedFeatures:
+    """Standardised views stacked one after the other, as one array-like (rows of the first,
+    then of the second, ...): what training reads when auxiliary clips join the user's.
+
+    Indexing gathers each part's rows from that part alone and puts them back in the order
+    asked for, so ``view[rows]`` equals ``np.concatenate(parts)[rows]`` without ever holding
+    the parts together.
+    """
+
+    ndim = 3
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, parts: Sequence[Any]):
+        parts = [part for part in parts if len(part)]
+        if not parts:
+            raise ValueError("ConcatenatedFeatures needs at least one non-empty part")
+        shapes = {tuple(part.shape[1:]) for part in parts}
+        if len(shapes) != 1:
+            raise ValueError(f"parts of different clip shapes {sorted(shapes)}: every part "
+                             "needs the same features settings (n_frames, n_mels)")
+        self.parts = parts
+        self.offsets = np.cumsum([0] + [len(part) for part in parts])
+        self.shape = (int(self.offsets[-1]), *shapes.pop())
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index) -> np.ndarray:
+        rows = _row_indices(index, len(self))
+        if isinstance(rows, (int, np.integer)):
+            return self[np.array([rows])][0]
+        if isinstance(rows, slice):
+            rows = np.arange(rows.start, rows.stop, dtype=np.int64)
+        values = np.empty((len(rows), *self.shape[1:]), dtype=np.float32)
+        part_of = np.searchsorted(self.offsets, rows, side="right") - 1
+        for number, part in enumerate(self.parts):
+            chosen = np.flatnonzero(part_of == number)
+            if len(chosen):
+                values[chosen] = part[rows[chosen] - self.offsets[number]]
+        return values
+
+    def __array__(self, dtype=None, copy=None):
+        values = self[0 : len(self)]
+        return values if dtype is None else values.astype(dtype, copy=False)

@@ -281,6 +281,15 @@ def check_tracking(values: Mapping) -> None:
     settings_of(TrackingSettings, values, "params:tracking")
 
 
+def check_auxiliary(values: Mapping) -> None:
+    from subcluster_adacos_asd.auxiliary import AuxiliarySettings
+
+    settings = settings_of(AuxiliarySettings, values, "params:auxiliary")
+    in_range("params:auxiliary.seed", settings.seed, 0)
+    for section in settings.sections:
+        in_range("params:auxiliary.sections", section, 0, 99)
+
+
 def check_data_source(values: Mapping) -> None:
     settings_of(DataSourceParameters, values, "params:data_source")
 
@@ -290,6 +299,7 @@ SECTION_CHECKS: dict[str, Callable[[Mapping], None]] = {
     "data_source": check_data_source,
     "synthetic": check_synthetic,
     "features": check_features,
+    "auxiliary": check_auxiliary,
     "training": check_training,
     "score": check_score,
     "baselines": check_baselines,

@@ -141,6 +141,20 @@ def training_mask(file_index: pd.DataFrame) -> np.ndarray:
     return ((file_index["split"] == "train") & (file_index["label"] == "normal")).to_numpy()
 
 
+def with_auxiliary(features, rows: np.ndarray, training_files: pd.DataFrame, auxiliary,
+                   auxiliary_rows: np.ndarray, auxiliary_index: pd.DataFrame):
+    """``(features, rows, training_files)`` with the auxiliary clips appended (auxiliary.py):
+    one view over both feature tables, the auxiliary rows shifted past the user's, and the
+    auxiliary index rows (whose ``aux:`` classes are the extra classes of each head)."""
+    from subcluster_adacos_asd.feature_store import ConcatenatedFeatures
+
+    combined = ConcatenatedFeatures([features, auxiliary])
+    rows = np.concatenate([np.asarray(rows, dtype=np.int64),
+                           np.asarray(auxiliary_rows, dtype=np.int64) + len(features)])
+    files = pd.concat([training_files, auxiliary_index], ignore_index=True)
+    return combined, rows, files
+
+
 def encode_classes(values: pd.Series) -> tuple[list[str], np.ndarray]:
     """Sorted unique class names and each value's index into them (a deterministic order)."""
     classes = sorted(pd.unique(values.astype(str)))

@@ -52,14 +52,18 @@ def _write_dataset(root: Path) -> dict[str, float]:
     return loudness
 
 
-def _catalog(tmp_path: Path, raw: Path, parameters: dict) -> DataCatalog:
+def _catalog(tmp_path: Path, raw: Path, parameters: dict, auxiliary: dict | None = None
+             ) -> DataCatalog:
     """The project's raw_audio and features catalog entries, with paths moved into tmp_path."""
     config = {**_conf("catalog_raw.yml"), **_conf("catalog_features.yml")}
     config["raw_audio"]["path"] = str(raw)
-    for name in ("file_index", "log_mel", "feature_stats", "tmax_features", "level_reference"):
+    for name in ("file_index", "log_mel", "feature_stats", "tmax_features", "level_reference",
+                 "auxiliary_index", "auxiliary_log_mel"):
         config[name]["filepath"] = str(tmp_path / "out" / f"{name}.parquet")
     catalog = DataCatalog.from_config(config)
     catalog["params:features"] = parameters
+    catalog["params:auxiliary"] = auxiliary or _conf("parameters_auxiliary.yml")["auxiliary"]
+    catalog["params:synthetic"] = _conf("parameters_synthetic.yml")["synthetic"]
     return catalog
 
 
@@ -147,6 +151,7 @@ def test_a_loud_float_clip_stops_features_at_that_file_and_keeps_the_earlier_out
     assert loud.stem not in set(catalog.load("file_index")["file_id"].str.rsplit("/", n=1).str[-1])
     assert np.isfinite(catalog.load("feature_stats")[["mean", "std"]].to_numpy()).all()
     assert sorted(p.name for p in out.iterdir()) == [
+        "auxiliary_index.parquet", "auxiliary_log_mel.cache", "auxiliary_log_mel.parquet",
         "feature_stats.parquet", "file_index.parquet", "level_reference.parquet",
         "log_mel.cache", "log_mel.parquet", "tmax_features.parquet"
     ]  # no temporary files left behind

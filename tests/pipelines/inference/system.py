@@ -89,6 +89,8 @@ def parameters(n_frames: int = 32, n_mels: int = 32, epochs: int = 2,
                      # whole 1 s clips as "crops": the any-length network still embeds them
                      "crop_frames": n_frames},
         "score": score,
+        "auxiliary": conf("parameters_auxiliary.yml")["auxiliary"],
+        "synthetic": conf("parameters_synthetic.yml")["synthetic"],
         "inference": {**conf("parameters_inference.yml")["inference"], "n_jobs": 1},
     }
 

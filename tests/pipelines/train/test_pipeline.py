@@ -17,7 +17,8 @@ def test_one_namespaced_training_node_per_configuration_with_shared_inputs():
     pipeline = create_pipeline(CONFIGURATIONS)
     assert sorted(n.name for n in pipeline.nodes) == [
         "sc01_both.train_model", "sc04_sections.train_model"]
-    assert pipeline.inputs() == {"file_index", "log_mel", "feature_stats", "params:training"}
+    assert pipeline.inputs() == {"file_index", "log_mel", "feature_stats", "auxiliary_index",
+                                 "auxiliary_log_mel", "params:training"}
     assert pipeline.outputs() == {
         "sc01_both.model_snapshots", "sc01_both.training_history",
         "sc04_sections.model_snapshots", "sc04_sections.training_history"}
@@ -63,6 +64,7 @@ def test_dcase2021_is_the_papers_method_exactly():
     assert {k: score["calibration"][k] for k in ("method", "target", "distribution")} == {
         "method": "in_sample", "target": "own", "distribution": "empirical"}
     assert paper["baselines"]["calibration"]["method"] == "in_sample"
+    assert paper["auxiliary"]["source"] == "none"  # the data set's own classes only
     assert training.TrainingSettings.from_parameters(paper["training"]).crop_frames is None
     base = parameters()["training"]
     assert base["snapshot_epochs"][-1] == base["epochs"]
@@ -124,3 +126,46 @@ def test_data_without_attributes_and_a_single_clip_class_train_and_score_every_v
     # self-supervised frequency shifts of training.frequency_shifts)
     assert {c for c in learned if "|" not in c} == {
         "fan_section_00", "fan_section_01", "fan_section_01_a_1"}
+
+
+def test_auxiliary_classes_teach_the_network_but_only_the_users_sections_are_scored(tmp_path):
+    """Synthetic auxiliary machines (pump, slider) join training as classes of their own: the
+    learned centres include them, the user's classes keep their names, and embed and score see
+    the user's files only (embeddings, GMMs and scores of fan and valve alone)."""
+    from kedro.runner import SequentialRunner
+
+    from subcluster_adacos_asd.pipelines.embed.pipeline import create_pipeline as embed
+    from subcluster_adacos_asd.pipelines.features.pipeline import create_pipeline as features
+    from subcluster_adacos_asd.pipelines.score.pipeline import create_pipeline as score
+    from tests.pipelines.inference import system
+
+    raw = tmp_path / "raw"
+    system.write_dataset(raw)
+    params = system.parameters()
+    params["synthetic"] = {**params["synthetic"], "duration_s": 1.0}
+    params["auxiliary"] = {**params["auxiliary"], "source": "synthetic",
+                           "machine_types": ["fan", "pump", "slider"], "sections": [0, 1],
+                           "clips_per_section": 3}
+    config = system.catalog_config(tmp_path / "data", raw)
+    configurations = system.CONFIGURATIONS
+    pipeline = (features() + create_pipeline(configurations) + embed(configurations)
+                + score(configurations))
+    SequentialRunner().run(pipeline, system.make_catalog(config, params))
+
+    catalog = system.make_catalog(config, params)
+    auxiliary = catalog.load("auxiliary_index")
+    assert len(auxiliary) == 12 and set(auxiliary["machine_type"]) == {"pump", "slider"}
+    assert catalog.load("auxiliary_log_mel").shape[0] == 12
+    index = catalog.load("file_index")
+    centres = catalog.load("sc02_both.centres")
+    for head, column in (("section", "section_class"), ("attribute", "attribute_class")):
+        learned = {c for c in centres.loc[centres["head"] == head, "class_name"] if "|" not in c}
+        assert learned == set(index[column]) | set(auxiliary[column])
+    assert set(centres.loc[centres["head"] == "section", "class_name"]) >= {
+        "aux:pump_section_00", "aux:slider_section_01", "fan_section_00", "valve_section_00"}
+    embeddings = catalog.load("sc02_both.embeddings")
+    assert set(embeddings["file_id"]) == set(index["file_id"])
+    scores = catalog.load("anomaly_scores")
+    assert set(scores["file_id"]) == set(index["file_id"])
+    assert set(scores["machine_type"]) == {"fan", "valve"}
+    assert scores["score"].notna().all()

@@ -1,5 +1,5 @@
 """Nodes of the `features` pipeline: thin wrappers over dcase_names, manifest, attribute_classes,
-levels and log_mel.
+levels, auxiliary and log_mel.
 
 ``raw_audio`` arrives as ``{partition_key: load}`` (a PartitionedDataset); nothing is loaded
 before ``extract_log_mel``, which returns the file index together with the log-mel to be
@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from subcluster_adacos_asd import levels
+from subcluster_adacos_asd.auxiliary import AuxiliarySettings, auxiliary_clips
 from subcluster_adacos_asd.attribute_classes import assign_attribute_classes
 from subcluster_adacos_asd.dcase_names import check_training_coverage, index_files
 from subcluster_adacos_asd.feature_store import LogMelBlocks
@@ -98,6 +99,26 @@ def extract_log_mel(
         partial(_level_checked_blocks, extraction, audio_files, tolerance),
     )
     return log_mel, audio_files
+
+
+def extract_auxiliary_log_mel(
+    audio_files: pd.DataFrame, auxiliary_parameters: dict, synthetic_parameters: dict,
+    parameters: dict,
+) -> tuple[LogMelBlocks, pd.DataFrame]:
+    """``(auxiliary_log_mel, auxiliary_index)``: the raw log-mel of the auxiliary clips
+    (auxiliary.py: other machines whose classes only teach the network), extracted with the
+    user's features settings while it is saved, and their index. Both are empty where
+    ``auxiliary.source`` is none, so every run has them."""
+    settings = LogMelSettings.from_parameters(parameters)
+    index, loads = auxiliary_clips(AuxiliarySettings.from_parameters(auxiliary_parameters),
+                                   synthetic_parameters, audio_files)
+    file_ids = index["file_id"].astype(str).tolist()
+    names = index["path"].where(index["path"] != "", index["file_id"]).tolist()
+    items = [(name, loads[file_id]) for name, file_id in zip(names, file_ids)]
+    n_jobs, chunk_size = int(parameters.get("n_jobs", -1)), int(parameters.get("chunk_size", 64))
+    log_mel = LogMelBlocks(file_ids, settings.n_frames, settings.n_mels,
+                           partial(iter_log_mel_chunks, items, settings, n_jobs, chunk_size))
+    return log_mel, index
 
 
 def _level_checked_blocks(extraction: Callable, file_index: pd.DataFrame,

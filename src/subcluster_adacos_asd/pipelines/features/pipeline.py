@@ -1,5 +1,6 @@
 """The `features` pipeline: raw_audio (+ recordings_manifest) -> file_index, log_mel,
-feature_stats, level_reference, tmax_features.
+feature_stats, level_reference, tmax_features; auxiliary_index and auxiliary_log_mel (the
+auxiliary classes' clips, empty unless ``auxiliary.source`` names some).
 
 The index (``audio_files``, from the file names, the manifest or the folders) stays in memory:
 ``extract_log_mel`` saves it as ``file_index`` together with ``log_mel`` (log_mel first), so a
@@ -14,6 +15,7 @@ from subcluster_adacos_asd.pipelines.features.nodes import (
     compute_feature_stats,
     compute_level_reference,
     compute_tmax_features,
+    extract_auxiliary_log_mel,
     extract_log_mel,
 )
 
@@ -32,6 +34,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["raw_audio", "audio_files", "params:features"],
                 outputs=["log_mel", "file_index"],
                 name="extract_log_mel",
+            ),
+            node(
+                extract_auxiliary_log_mel,
+                inputs=["audio_files", "params:auxiliary", "params:synthetic", "params:features"],
+                outputs=["auxiliary_log_mel", "auxiliary_index"],
+                name="extract_auxiliary_log_mel",
             ),
             node(
                 compute_feature_stats,

@@ -12,7 +12,8 @@ from kedro.pipeline import Node, Pipeline
 from subcluster_adacos_asd.configurations import TrainingConfiguration
 from subcluster_adacos_asd.pipelines.train.nodes import train_model
 
-SHARED_INPUTS = {"file_index", "log_mel", "feature_stats"}
+SHARED_INPUTS = {"file_index", "log_mel", "feature_stats", "auxiliary_index",
+                 "auxiliary_log_mel"}
 
 
 def _bound(func, **kwargs):
@@ -29,7 +30,8 @@ def create_pipeline(configurations: list[TrainingConfiguration], **kwargs) -> Pi
                 variant=configuration.variant,
                 configuration=configuration.name,
             ),
-            inputs=["file_index", "log_mel", "feature_stats", "params:training"],
+            inputs=["file_index", "log_mel", "feature_stats", "auxiliary_index",
+                    "auxiliary_log_mel", "params:training"],
             outputs=["model_snapshots", "training_history"],
             name="train_model",
             tags=["training"],
