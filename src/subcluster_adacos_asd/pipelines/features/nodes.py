@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from subcluster_adacos_asd import levels
-from subcluster_adacos_asd.auxiliary import AuxiliarySettings, auxiliary_clips
 from subcluster_adacos_asd.attribute_classes import assign_attribute_classes
+from subcluster_adacos_asd.auxiliary import AuxiliarySettings, auxiliary_clips
 from subcluster_adacos_asd.dcase_names import check_training_coverage, index_files
 from subcluster_adacos_asd.feature_store import LogMelBlocks
 from subcluster_adacos_asd.feature_table import log_mel_file_ids, tmax_table
