@@ -132,3 +132,29 @@ def test_section_metrics_summary_and_official_score():
     official = metrics.official_scores(per_section).set_index("system")["official_score"]
     p = mcclish(AREA_01, 0.1)
     assert official["proposed"] == pytest.approx(4 / (1 / AUC + 1 / p + 1 + 1))
+
+
+def test_the_chance_auc_standard_error_matches_random_scores():
+    """The null standard error against the spread of AUCs of scores that carry nothing."""
+    rng = np.random.default_rng(0)
+    for n, m in ((15, 15), (50, 50), (100, 10)):
+        labels = np.r_[np.zeros(n), np.ones(m)]
+        aucs = [metrics.roc_auc(labels, rng.normal(size=n + m)) for _ in range(4000)]
+        assert metrics.chance_auc_standard_error(n, m) == pytest.approx(np.std(aucs), rel=0.05)
+    assert metrics.chance_auc_standard_error(15, 15) == pytest.approx(0.10715, abs=1e-4)
+
+
+def test_chance_band_and_note_name_the_systems_within_two_standard_errors_of_chance():
+    from subcluster_adacos_asd import reporting
+
+    per_section = pd.DataFrame({
+        "system": ["good"] * 4 + ["lucky"] * 4,
+        "n_normal": [50] * 8, "n_anomaly": [50] * 8,
+        "AUC": [0.8] * 4 + [0.55] * 4})
+    # 4 AUCs of 50 + 50 clips: SE 0.0580 each, of their mean 0.0290; 2 SE above 0.5: 0.558
+    assert metrics.chance_band(per_section, "lucky") == pytest.approx(
+        0.5 + 2 * np.sqrt(101 / 30000) / 2, abs=1e-9)
+    overview = pd.DataFrame({"system": ["good", "lucky"], "AUC": [0.8, 0.55]})
+    note = reporting.chance_note(per_section, overview)
+    assert "lucky (55.0 % < 55.8 %)" in note and "good" not in note
+    assert reporting.chance_note(per_section, overview.iloc[:1]) == ""

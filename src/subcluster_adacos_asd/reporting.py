@@ -153,6 +153,25 @@ def table_overview(summary: pd.DataFrame, official: pd.DataFrame) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
+def chance_note(per_section: pd.DataFrame, overview: pd.DataFrame, z: float = 2.0) -> str:
+    """A line naming every system whose harmonic-mean AUC lies within ``z`` standard errors of
+    chance on these test clips (metrics.chance_band): on this data it did not learn, or the
+    test set is too small to tell. Empty when every system is clear of chance."""
+    from subcluster_adacos_asd.metrics import chance_band
+
+    at_chance = []
+    for system, auc in zip(overview["system"], overview["AUC"]):
+        band = chance_band(per_section, system, z)
+        if np.isfinite(auc) and np.isfinite(band) and auc < band:
+            at_chance.append(f"{system} ({100 * auc:.1f} % < {100 * band:.1f} %)")
+    if not at_chance:
+        return ""
+    return ("At chance on these test clips (harmonic-mean AUC within "
+            f"{z:g} standard errors of 50 %, from the test clips per section and domain): "
+            + ", ".join(at_chance) + ". Such a system did not learn here, or the test set is "
+            "too small to tell; its decisions carry no information.")
+
+
 def table_decisions(summary: pd.DataFrame) -> pd.DataFrame:
     """What each system's decisions are worth per machine type and domain: false-alarm and
     detection rates, F1 and the oracle F1 (means over sections)."""

@@ -79,15 +79,17 @@ def build_tables(per_section: pd.DataFrame, summary: pd.DataFrame, parameters: d
     def caption(systems):
         return note + "\n\n" + reporting.describe_systems(systems)
 
+    chance = reporting.chance_note(per_section, overview)
     return (
         reporting.markdown_table(
             overview, "Overview: harmonic means and official score per system",
             caption(overview["system"]) + "\n\nofficial score: harmonic mean of all AUCs and "
-            "pAUCs over machine types, sections and domains."),
+            "pAUCs over machine types, sections and domains." + (f"\n\n{chance}" if chance
+                                                                 else "")),
         overview,
         reporting.markdown_table(
             table2, "AUC and pAUC per section and domain (paper Table 2)",
-            caption(systems_table2)),
+            caption(systems_table2) + (f"\n\n{chance}" if chance else "")),
         table2,
         reporting.markdown_table(
             table3, "Harmonic means per distribution (paper Table 3)", caption(table3_systems)),
