@@ -93,3 +93,15 @@ def test_unknown_and_bad_settings_are_errors():
         MixtureSettings.from_parameters({"reg_covr": 1e-2}, "params:score.gmm")
     with pytest.raises(ValueError, match="covariance must be one of"):
         MixtureSettings(covariance="tied")
+
+
+@pytest.mark.parametrize("covariance", ["full", "diag", "shrunk"])
+def test_a_class_of_one_clip_gets_a_component_at_it_with_reg_covar(covariance):
+    """A cross-fitting fold can leave an attribute class one clip; scikit-learn refuses it."""
+    rng = np.random.default_rng(3)
+    clip, new = rng.normal(size=(1, 6)), rng.normal(size=(4, 6))
+    settings = MixtureSettings(covariance=covariance, reg_covar=1e-2)
+    model = fit_mixture(clip, settings, means_init=rng.normal(size=(4, 6)))
+    assert model.n_components == 1
+    expected = multivariate_normal(clip[0], 1e-2 * np.eye(6)).logpdf(new)
+    np.testing.assert_allclose(model.best_log_likelihood(new), expected, rtol=1e-9, atol=1e-6)

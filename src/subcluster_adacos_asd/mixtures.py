@@ -140,6 +140,8 @@ def fit_mixture(
         raise ValueError(f"No training embeddings for {what}")
     if means_init is None and n_components is None:
         raise ValueError(f"{what}: give means_init or n_components")
+    if len(values) == 1:
+        return single_clip_mixture(values[0], settings)
     requested = len(means_init) if means_init is not None else int(n_components)
     count = component_count(len(values), requested, settings)
     if means_init is not None:
@@ -161,6 +163,19 @@ def fit_mixture(
     if settings.covariance != "shrunk":
         return from_sklearn(gmm)
     return shrunk_components(values, gmm.predict(values), settings.reg_covar)
+
+
+def single_clip_mixture(clip: np.ndarray, settings: MixtureSettings) -> GaussianMixtureModel:
+    """One component at the clip with covariance ``reg_covar * I``: what EM gives a component
+    of one clip (its own covariance is zero), for every covariance setting. scikit-learn
+    refuses to fit one sample; a class keeps at least two clips (features.min_attribute_clips),
+    but a cross-fitting fold that holds one of them out leaves one (docs/scoring.md)."""
+    clip = np.asarray(clip, dtype=np.float64).reshape(1, -1)
+    inverse_std = 1.0 / np.sqrt(settings.reg_covar)
+    dim = clip.shape[1]
+    factor = (np.full((1, dim), inverse_std) if settings.covariance == "diag"
+              else (np.eye(dim) * inverse_std)[np.newaxis])
+    return GaussianMixtureModel(np.ones(1), clip, factor)
 
 
 def shrunk_covariance(values: np.ndarray, reg_covar: float) -> np.ndarray:
