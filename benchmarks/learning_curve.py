@@ -146,6 +146,7 @@ def figure(table: pd.DataFrame, title: str, path: Path) -> None:
                         linewidth=2.5 if system == "proposed" else 1.2)
         ax.axhline(50, color="grey", linestyle=":", linewidth=1)
         ax.set_xscale("log")
+        ax.minorticks_off()
         ax.set_xticks(sorted(table["clips"].unique()))
         ax.set_xticklabels([str(c) for c in sorted(table["clips"].unique())])
         ax.set_xlabel("normal source training clips per section")

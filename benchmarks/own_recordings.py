@@ -58,6 +58,10 @@ def make_conf(root: Path, epochs: int) -> Path:
         shutil.copytree(PROJECT / "conf" / source, conf / env)
         (conf / env / "globals.yml").write_text(yaml.safe_dump({"data_root": str(root / env)}))
         (conf / env / "parameters_budget.yml").write_text(yaml.safe_dump(budget(epochs)))
+        # the names are what is compared: the auxiliary clips (on in own_data) would be the
+        # same in both runs and only double their time
+        (conf / env / "parameters_auxiliary.yml").write_text(
+            yaml.safe_dump({"auxiliary": {"source": "none"}}))
     return conf
 
 

@@ -257,3 +257,22 @@ def test_a_silent_training_clip_stops_features_naming_the_file(tmp_path):
     assert f"{silent}: digital silence" in str(error.value)
     assert not (tmp_path / "out" / "file_index.parquet").exists()  # nothing saved
     assert not (tmp_path / "out" / "log_mel.parquet").exists()
+
+
+def test_synthetic_auxiliary_clips_take_the_users_rate_and_clip_length(tmp_path):
+    """Clips of 12 s at 8 kHz (n_frames 190 at hop 512 is 12.2 s): the synthetic auxiliary
+    clips are rendered at 8 kHz and long enough, so their log-mel has the user's shape."""
+    from subcluster_adacos_asd.pipelines.features.nodes import extract_auxiliary_log_mel
+
+    features = {**_conf("parameters_features.yml")["features"], "sample_rate": 8000,
+                "n_frames": 190, "n_jobs": 1}
+    auxiliary = {**_conf("parameters_auxiliary.yml")["auxiliary"], "source": "synthetic",
+                 "machine_types": ["pump"], "sections": [0], "clips_per_section": 2}
+    files = pd.DataFrame({"machine_type": ["line_3"]})
+    log_mel, index = extract_auxiliary_log_mel(
+        files, auxiliary, _conf("parameters_synthetic.yml")["synthetic"], features)
+    assert list(index["machine_type"]) == ["pump", "pump"]
+    values = log_mel.materialise().values
+    assert values.shape == (2, 190, features["n_mels"])
+    assert np.isfinite(values).all() and values.std() > 1.0  # sound over all 190 frames
+    assert np.abs(values[:, -1].mean() - values[:, :10].mean()) < 20.0

@@ -110,8 +110,12 @@ def extract_auxiliary_log_mel(
     user's features settings while it is saved, and their index. Both are empty where
     ``auxiliary.source`` is none, so every run has them."""
     settings = LogMelSettings.from_parameters(parameters)
+    # synthetic auxiliary clips at the user's rate and at least the user's clip length
+    rendering = {**dict(synthetic_parameters or {}), "sample_rate": settings.sample_rate,
+                 "duration_s": max(float((synthetic_parameters or {}).get("duration_s", 10.0)),
+                                   settings.n_frames * settings.hop_length / settings.sample_rate)}
     index, loads = auxiliary_clips(AuxiliarySettings.from_parameters(auxiliary_parameters),
-                                   synthetic_parameters, audio_files)
+                                   rendering, audio_files)
     file_ids = index["file_id"].astype(str).tolist()
     names = index["path"].where(index["path"] != "", index["file_id"]).tolist()
     items = [(name, loads[file_id]) for name, file_id in zip(names, file_ids)]
