@@ -10,6 +10,7 @@ import pandas as pd
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
+from subcluster_adacos_asd.auxiliary import AuxiliarySettings, auxiliary_clips
 from subcluster_adacos_asd.configurations import TrainingConfiguration
 from subcluster_adacos_asd.embedding import snapshot_fingerprint
 from subcluster_adacos_asd.feature_table import array_to_frame
@@ -57,6 +58,10 @@ def _catalog(tmp_path: Path) -> DataCatalog:
     catalog["file_index"] = MemoryDataset(index)
     catalog["log_mel"] = MemoryDataset(log_mel)
     catalog["feature_stats"] = MemoryDataset(stats)
+    # no auxiliary classes (what features writes where auxiliary.source is none)
+    auxiliary_index, _ = auxiliary_clips(AuxiliarySettings(), {}, index)
+    catalog["auxiliary_index"] = MemoryDataset(auxiliary_index)
+    catalog["auxiliary_log_mel"] = MemoryDataset(log_mel.iloc[:0])
     add_parameters(catalog, "training", {
         "epochs": 2, "snapshot_epochs": [1, 2], "batch_size": 16, "learning_rate": 0.001,
         "seed": 0, "embedding_dim": 16, "l2_weight_decay": 1.0e-5, "embed_batch_size": 32})
