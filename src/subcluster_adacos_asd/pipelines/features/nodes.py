@@ -89,10 +89,7 @@ def extract_log_mel(
         raise KeyError(
             f"{len(missing)} indexed files are not in raw_audio, e.g. {missing[:3]}"
         )
-    names = audio_files["path"].where(audio_files["path"] != "", audio_files["file_id"]).tolist()
-    items = [(name, raw_audio[file_id]) for name, file_id in zip(names, file_ids)]
-    n_jobs, chunk_size = int(parameters.get("n_jobs", -1)), int(parameters.get("chunk_size", 64))
-    extraction = partial(iter_log_mel_chunks, items, settings, n_jobs, chunk_size)
+    extraction = _extraction(audio_files, raw_audio, settings, parameters)
     tolerance = IndexSettings.from_feature_parameters(parameters).level_tolerance_db
     log_mel = LogMelBlocks(
         file_ids, settings.n_frames, settings.n_mels,
@@ -116,13 +113,20 @@ def extract_auxiliary_log_mel(
                                    settings.n_frames * settings.hop_length / settings.sample_rate)}
     index, loads = auxiliary_clips(AuxiliarySettings.from_parameters(auxiliary_parameters),
                                    rendering, audio_files)
-    file_ids = index["file_id"].astype(str).tolist()
-    names = index["path"].where(index["path"] != "", index["file_id"]).tolist()
-    items = [(name, loads[file_id]) for name, file_id in zip(names, file_ids)]
-    n_jobs, chunk_size = int(parameters.get("n_jobs", -1)), int(parameters.get("chunk_size", 64))
-    log_mel = LogMelBlocks(file_ids, settings.n_frames, settings.n_mels,
-                           partial(iter_log_mel_chunks, items, settings, n_jobs, chunk_size))
+    log_mel = LogMelBlocks(index["file_id"].tolist(), settings.n_frames, settings.n_mels,
+                           _extraction(index, loads, settings, parameters))
     return log_mel, index
+
+
+def _extraction(index: pd.DataFrame, loads: dict[str, Callable], settings: LogMelSettings,
+                parameters: dict) -> Callable:
+    """The chunked extraction of the log-mels of ``index``'s files, in its order, on
+    ``features.n_jobs`` processes; each file named by its path where it has one, so that an
+    error names the file."""
+    names = index["path"].where(index["path"] != "", index["file_id"]).tolist()
+    items = [(name, loads[file_id]) for name, file_id in zip(names, index["file_id"])]
+    n_jobs, chunk_size = int(parameters.get("n_jobs", -1)), int(parameters.get("chunk_size", 64))
+    return partial(iter_log_mel_chunks, items, settings, n_jobs, chunk_size)
 
 
 def _level_checked_blocks(extraction: Callable, file_index: pd.DataFrame,
