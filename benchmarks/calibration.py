@@ -81,6 +81,7 @@ def proposed_scores(catalog, score: dict, index: pd.DataFrame, folds_list: list[
     from subcluster_adacos_asd import backends, calibration, ensemble
     from subcluster_adacos_asd.backends import BackendSettings
     from subcluster_adacos_asd.configurations import paper_grid
+    from subcluster_adacos_asd.contracts import normal_training
     from subcluster_adacos_asd.mixtures import MixtureSettings
 
     settings = BackendSettings.from_parameters(score["backends"])
@@ -108,7 +109,7 @@ def proposed_scores(catalog, score: dict, index: pd.DataFrame, folds_list: list[
                                      tmax, statistics)
     choice = ensemble.choose_variants(scores, "fixed", score["variant_choice"].get("fixed"),
                                       score["variant_choice"].get("default", "both"))
-    training_index = index[calibration.normal_training(index)]
+    training_index = index[normal_training(index)]
     calibrated = {}
     for k in folds_list:
         tmax_calibration = backends.cross_fitted_tmax_terms(
@@ -137,8 +138,9 @@ def rates_record(decided: pd.DataFrame, record: dict, by_type: bool) -> dict:
 def proposed_table(chosen, calibrated, percentile, by_type) -> pd.DataFrame:
     """The proposed system's decisions with thresholds from each way."""
     from subcluster_adacos_asd import calibration, ensemble
+    from subcluster_adacos_asd.contracts import normal_training
 
-    in_sample = chosen[calibration.normal_training(chosen)]
+    in_sample = chosen[normal_training(chosen)]
     ways = [("in_sample", in_sample, "own", "empirical")]
     for k, rows in calibrated.items():
         ways += [(f"cross_fit, {k} folds", rows, rule, "empirical")

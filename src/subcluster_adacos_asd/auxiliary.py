@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from subcluster_adacos_asd.contracts import HEAD_COLUMNS
+from subcluster_adacos_asd.contracts import HEAD_COLUMNS, normal_training
 from subcluster_adacos_asd.settings_base import Settings
 
 logger = logging.getLogger(__name__)
@@ -87,10 +87,6 @@ def auxiliary_class_names(index: pd.DataFrame) -> pd.DataFrame:
     for column in HEAD_COLUMNS.values():
         index[column] = CLASS_PREFIX + index[column].astype(str)
     return index
-
-
-def _normal_training_rows(index: pd.DataFrame) -> pd.DataFrame:
-    return index[(index["split"] == "train") & (index["label"] == "normal")]
 
 
 def _at_most_per_section(index: pd.DataFrame, clips: int | None, seed: int) -> pd.DataFrame:
@@ -157,7 +153,8 @@ def folder_auxiliary(settings: AuxiliarySettings) -> tuple[pd.DataFrame, dict]:
                                 f"(from {os.getcwd()})")
     paths = {str(p.relative_to(root).with_suffix("")): str(p.resolve())
              for p in sorted(root.rglob("*.wav"))}
-    index = _normal_training_rows(index_files(paths, "skip")) if paths else pd.DataFrame()
+    index = index_files(paths, "skip") if paths else pd.DataFrame(columns=["split", "label"])
+    index = index[normal_training(index)]
     if index.empty:
         raise ValueError(f"params:auxiliary.path {settings.path}: no normal training clips "
                          "with DCASE names (<machine>/train/section_<nn>_..._normal_...wav)")

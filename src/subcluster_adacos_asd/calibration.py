@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
+from subcluster_adacos_asd.contracts import normal_training
 from subcluster_adacos_asd.settings_base import Settings
 
 logger = logging.getLogger(__name__)
@@ -83,11 +84,6 @@ class CalibrationSettings(Settings):
 
 # --------------------------------------------------------------------------------------------
 # folds
-
-
-def normal_training(frame: pd.DataFrame) -> np.ndarray:
-    """The rows of normal training clips: the clips thresholds are calibrated on."""
-    return ((frame["split"] == "train") & (frame["label"] == "normal")).to_numpy()
 
 
 def assign_folds(file_index: pd.DataFrame, folds: int, seed: int = 0) -> pd.DataFrame:

@@ -7,6 +7,7 @@ them from here.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 DOMAINS = ("source", "target")
@@ -31,6 +32,13 @@ VARIANTS = tuple(VARIANT_HEADS)
 #: Systems of ``system_scores`` from the score pipeline (Tables 2-4).
 PROPOSED_SYSTEMS = ("proposed", "loss_both", "loss_sections", "dist_section", "dist_attribute",
                     "dist_target")
+
+
+def normal_training(frame: pd.DataFrame) -> np.ndarray:
+    """The rows of normal training clips (``split == train``, ``label == normal``): what the
+    networks learn from, the standardisation and levels come from and thresholds are
+    calibrated on."""
+    return ((frame["split"] == "train") & (frame["label"] == "normal")).to_numpy()
 
 
 def numbered_columns(prefix: str, count: int) -> list[str]:

@@ -31,13 +31,9 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from subcluster_adacos_asd.calibration import (
-    CalibrationSettings,
-    normal_training,
-    thresholds_table,
-)
+from subcluster_adacos_asd.calibration import CalibrationSettings, thresholds_table
 from subcluster_adacos_asd.configurations import parse_configuration_name
-from subcluster_adacos_asd.contracts import PROPOSED_SYSTEMS, TERM_COLUMNS
+from subcluster_adacos_asd.contracts import PROPOSED_SYSTEMS, TERM_COLUMNS, normal_training
 from subcluster_adacos_asd.metrics import harmonic_mean, roc_auc
 
 logger = logging.getLogger(__name__)

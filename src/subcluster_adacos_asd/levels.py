@@ -29,6 +29,7 @@ import logging
 import numpy as np
 import pandas as pd
 
+from subcluster_adacos_asd.contracts import normal_training
 from subcluster_adacos_asd.log_mel import DB_AMIN, DB_REFERENCE
 
 logger = logging.getLogger(__name__)
@@ -75,8 +76,7 @@ def level_reference(levels: pd.DataFrame, file_index: pd.DataFrame,
     normal training clips (silent ones left out) and the band ``low_db .. high_db`` a clip's
     level must lie in. ``tolerance_db`` None: no band (every level allowed)."""
     rows = file_index.merge(levels, on="file_id", how="inner", validate="one_to_one")
-    normal = rows[(rows["split"] == "train") & (rows["label"] == "normal")
-                  & ~is_silent(rows["peak_db"])]
+    normal = rows[normal_training(rows) & ~is_silent(rows["peak_db"])]
     records = []
     for (machine, section, domain), group in normal.groupby(REFERENCE_KEYS, sort=True):
         values = group["level_db"].to_numpy(dtype=np.float64)

@@ -201,7 +201,7 @@ def reduced_system_scores(
     cross-fitted scores of the normal training files, :func:`member_scores` of the
     calibration terms; else its own in-sample training scores), and those thresholds
     (``machine_type, section, domain, threshold``: what inference decides new files with)."""
-    from subcluster_adacos_asd.calibration import normal_training
+    from subcluster_adacos_asd.contracts import normal_training
     from subcluster_adacos_asd.ensemble import decide, thresholds
 
     rows = reduced_rows(scores, file_index, kept)

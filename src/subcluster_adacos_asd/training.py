@@ -23,6 +23,7 @@ from subcluster_adacos_asd.contracts import (
     HEAD_COLUMNS,
     SECTION_HEAD,
     VARIANT_HEADS,
+    normal_training,
 )
 from subcluster_adacos_asd.layers import SCALE_UPDATES, EmbeddingModel, Mixup, SubclusterAdaCos
 from subcluster_adacos_asd.resnet import build_embedder
@@ -138,7 +139,7 @@ class TrainingSettings(Settings):
 
 def training_mask(file_index: pd.DataFrame) -> np.ndarray:
     """The rows the networks learn from: all normal training files."""
-    return ((file_index["split"] == "train") & (file_index["label"] == "normal")).to_numpy()
+    return normal_training(file_index)
 
 
 def with_auxiliary(features, rows: np.ndarray, training_files: pd.DataFrame, auxiliary,
