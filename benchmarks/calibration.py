@@ -75,12 +75,12 @@ def markdown(frame: pd.DataFrame) -> str:
 
 
 def proposed_scores(catalog, score: dict, index: pd.DataFrame, folds_list: list[int],
-                    seed: int):
+                    seed: int, grid: dict):
     """The proposed system's scores of every file and, per fold count, its cross-fitted
     calibration scores, as the score pipeline computes them (the chosen variant's rows)."""
     from subcluster_adacos_asd import backends, calibration, ensemble
     from subcluster_adacos_asd.backends import BackendSettings
-    from subcluster_adacos_asd.configurations import paper_grid
+    from subcluster_adacos_asd.configurations import configurations_from_grid
     from subcluster_adacos_asd.contracts import normal_training
     from subcluster_adacos_asd.mixtures import MixtureSettings
 
@@ -90,7 +90,7 @@ def proposed_scores(catalog, score: dict, index: pd.DataFrame, folds_list: list[
     folds = {k: calibration.assign_folds(index, k, seed) for k in folds_list}
     started = time.perf_counter()
     terms, calibration_terms = {}, {k: {} for k in folds_list}
-    for configuration in paper_grid():
+    for configuration in configurations_from_grid(grid):
         name = configuration.name
         embeddings, centres = catalog.load(f"{name}.embeddings"), catalog.load(f"{name}.centres")
         fitted = backends.fit_configuration_backends(embeddings, centres, index, settings)
@@ -204,7 +204,8 @@ def main() -> None:
     index = catalog.load("file_index")
     if not args.no_proposed:
         chosen, calibrated, seconds = proposed_scores(catalog, parameters["score"], index,
-                                                      args.folds, args.seed)
+                                                      args.folds, args.seed,
+                                                      parameters["grid"])
         print(markdown(proposed_table(chosen, calibrated, args.percentile, args.by_type)))
         print(f"\nbackends of 10 configurations fitted {1 + sum(args.folds)} times each in "
               f"{seconds:.0f} s (folds on all cores)\n")

@@ -54,9 +54,9 @@ def main() -> None:
     os.chdir(PROJECT)
 
     from subcluster_adacos_asd import reduction
-    from subcluster_adacos_asd.configurations import paper_grid
+    from subcluster_adacos_asd.configurations import grid_of_project
 
-    names = [c.name for c in paper_grid()]
+    names = [c.name for c in grid_of_project(PROJECT, args.apply)]
     chosen = project_catalog(args.choose)
     kept = chosen.load("reduced_members")
     applied = project_catalog(args.apply)

@@ -4,7 +4,7 @@
     python benchmarks/scaling.py    # 2 configurations: 1 process (2 threads) vs 2 Dask workers x 1 thread
     python benchmarks/scaling.py --configurations 4 --workers 2
 
-Trains the first ``--configurations`` configurations of the paper's grid with the project's
+Trains the first ``--configurations`` configurations of `params:grid` with the project's
 ``train`` pipeline on the default run's features (copied into a temporary data folder, so the
 project's own versions stay as they are), once with Kedro's SequentialRunner in this process
 (TensorFlow uses every core for one network at a time) and once with the DaskRunner on a local
@@ -61,14 +61,15 @@ def main() -> None:
     from kedro.framework.project import configure_project
     from kedro.runner import SequentialRunner
 
-    from subcluster_adacos_asd.configurations import paper_grid
+    from subcluster_adacos_asd.configurations import configurations_from_grid
     from subcluster_adacos_asd.pipelines.train.pipeline import create_pipeline
     from subcluster_adacos_asd.runners import DaskRunner, local_cluster_options
 
     configure_project("subcluster_adacos_asd")
     loader = OmegaConfigLoader(str(PROJECT / "conf"), base_env="base", default_run_env="base")
     parameters = loader["parameters"]["training"]
-    configurations = paper_grid()[: args.configurations]
+    grid = configurations_from_grid(loader["parameters"]["grid"])
+    configurations = grid[: args.configurations]
     pipeline = create_pipeline(configurations)
     project = fresh_catalog(PROJECT / "data", parameters)
     with tempfile.TemporaryDirectory() as tmp:

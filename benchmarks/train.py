@@ -112,14 +112,15 @@ def run_grid(files: int, frames: int) -> None:
     import yaml
 
     from subcluster_adacos_asd import training
-    from subcluster_adacos_asd.configurations import paper_grid
+    from subcluster_adacos_asd.configurations import grid_of_project
 
     conf = Path(__file__).resolve().parents[1] / "conf" / "base"
     parameters = yaml.safe_load((conf / "parameters_train.yml").read_text())["training"]
     settings = training.TrainingSettings.from_parameters(parameters)
     features, labels = _synthetic(files, frames, 128)
     total = 0.0
-    for configuration in paper_grid():
+    grid = grid_of_project(conf.parent.parent)
+    for configuration in grid:
         heads = training.VARIANT_HEADS[configuration.variant]
         start = time.perf_counter()
         training.train_subcluster_adacos(
@@ -129,7 +130,7 @@ def run_grid(files: int, frames: int) -> None:
         seconds = time.perf_counter() - start
         total += seconds
         print(f"{configuration.name}: {seconds:.1f} s")
-    print(f"grid of {len(paper_grid())} configurations, {files} clips of "
+    print(f"grid of {len(grid)} configurations, {files} clips of "
           f"{frames}x128, {settings.epochs} epochs: {total:.0f} s")
 
 

@@ -1,15 +1,15 @@
 """Project pipelines, each registered by name.
 
 ``train``, ``embed``, ``score`` and ``inference`` hold one namespace per training
-configuration of the paper's grid (e.g. ``sc04_both``), so ``--namespaces=sc04_both`` reruns
-one.
+configuration of ``params:grid`` (e.g. ``sc04_both``; configurations.py), so
+``--namespaces=sc04_both`` reruns one.
 """
 
 from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
-from subcluster_adacos_asd.configurations import paper_grid
+from subcluster_adacos_asd.configurations import registered_grid
 from subcluster_adacos_asd.pipelines.baselines import pipeline as baselines
 from subcluster_adacos_asd.pipelines.embed import pipeline as embed
 from subcluster_adacos_asd.pipelines.evaluate import pipeline as evaluate
@@ -29,7 +29,7 @@ def register_pipelines() -> dict[str, Pipeline]:
     (conf/dcase2021, conf/toycar2023). ``inference`` scores new recordings with an already
     trained system and is never part of the default.
     """
-    configurations = paper_grid()
+    configurations = registered_grid()
     pipelines = {
         "synthetic": synthetic.create_pipeline(),
         "features": features.create_pipeline(),

@@ -7,6 +7,7 @@ import pytest
 from kedro.io import DataCatalog
 from kedro_datasets.partitions import PartitionedDataset
 
+from subcluster_adacos_asd.configurations import TrainingConfiguration
 from subcluster_adacos_asd.pipelines.evaluate.pipeline import create_pipeline as evaluate
 from subcluster_adacos_asd.pipelines.score.pipeline import create_pipeline as score
 from tests.pipelines.score.fakes import CONFIGURATIONS, make_baseline_scores
@@ -72,6 +73,24 @@ def test_tables_and_figures(evaluated):
     bars = out["harmonic_means_figure"].axes[0].patches
     # proposed, reduced, loss_both, loss_sections, autoencoder x (fan, valve, all)
     assert len(bars) == 5 * 3
+
+
+def test_a_grid_of_one_loss_variant_reports_that_variant_only(tmp_path):
+    """``params:grid`` may leave out a loss variant (e.g. ``variants: [sections]``): every machine
+    type then uses the trained one, and the tables have no column for the other."""
+    configurations = [TrainingConfiguration(1, "sections"), TrainingConfiguration(4, "sections")]
+    inputs = score_inputs(configurations=configurations)
+    inputs["baseline_scores"] = make_baseline_scores(inputs["file_index"])
+    inputs.update(parameter_inputs("evaluate", parameters("evaluate")["evaluate"]))
+    submission = PartitionedDataset(path=str(tmp_path), filename_suffix=".csv",
+                                    dataset={"type": "pandas.CSVDataset"})
+    out = run(score(configurations) + evaluate(), inputs, OUTPUTS, {"submission": submission})
+    systems = set(out["metrics"]["systems"])
+    assert "loss_sections" in systems and "loss_both" not in systems
+    proposed = out["table_overview_csv"].set_index("system").loc["proposed"]
+    sections = out["table_overview_csv"].set_index("system").loc["loss_sections"]
+    assert proposed["AUC"] == pytest.approx(sections["AUC"], abs=1e-12)
+    assert not [c for c in out["table_4_losses_csv"].columns if c.startswith("loss_both")]
 
 
 def test_submission_files_cover_every_test_group(evaluated):

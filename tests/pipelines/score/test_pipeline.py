@@ -32,11 +32,11 @@ def parameters(name):
     return support.conf(f"parameters_{name}.yml")
 
 
-def score_inputs(score_parameters=None):
+def score_inputs(score_parameters=None, configurations=CONFIGURATIONS):
     index = make_file_index()
     inputs = {"file_index": index, "tmax_features": make_tmax_features(index),
               **parameter_inputs("score", score_parameters or parameters("score")["score"])}
-    for name, (emb, centres) in make_embeddings(index, CONFIGURATIONS).items():
+    for name, (emb, centres) in make_embeddings(index, configurations).items():
         inputs[f"{name}.embeddings"] = emb
         inputs[f"{name}.centres"] = centres
     return inputs
