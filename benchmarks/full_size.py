@@ -48,6 +48,8 @@ import threading
 import time
 from pathlib import Path
 
+from kedro_process import quiet_environment
+
 PROJECT = Path(__file__).resolve().parents[1]
 ENV = "full_size"
 DATA = PROJECT / "data" / "full_size"
@@ -181,8 +183,7 @@ class TreeSampler(threading.Thread):
 def measure_stage(stage: str, params: dict) -> dict:
     """Run a stage as a child process; its wall time and peak memory."""
     command = [sys.executable, __file__, "--run-stage", stage, "--params", json.dumps(params)]
-    environment = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1",
-                   "TF_CPP_MIN_LOG_LEVEL": "2"}
+    environment = quiet_environment()
     log = DATA / f"{stage}.log"
     started = time.perf_counter()
     with open(log, "w") as out:

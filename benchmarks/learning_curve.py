@@ -24,15 +24,12 @@ docs/learning_curve_<data>.png).
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from kedro_process import run_kedro
 
 PROJECT = Path(__file__).resolve().parents[1]
 REAL = PROJECT.parent / "shared" / "data" / "real"
@@ -116,13 +113,7 @@ def write_conf(root: Path, raw: Path, data_root: Path) -> Path:
 
 
 def run(conf: Path) -> float:
-    kedro = Path(sys.executable).with_name("kedro")
-    environment = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1",
-                   "TF_CPP_MIN_LOG_LEVEL": "2"}
-    started = time.perf_counter()
-    subprocess.run([str(kedro), "run", "--conf-source", str(conf), "--env", "curve"],
-                   cwd=PROJECT, env=environment, check=True)
-    return time.perf_counter() - started
+    return run_kedro("run", "--conf-source", str(conf), "--env", "curve")
 
 
 def results(data_root: Path, clips: int, seconds: float | None) -> pd.DataFrame:

@@ -29,15 +29,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import yaml
+from kedro_process import run_kedro
 
 PROJECT = Path(__file__).resolve().parents[1]
 TOYCAR = PROJECT.parent / "shared" / "data" / "real" / "dcase2023_t2_dev"
@@ -97,17 +95,10 @@ def copy_under_arbitrary_names(manifest: pd.DataFrame, recordings: Path) -> None
 
 def kedro(conf: Path, env: str, pipelines: str, *params: str) -> float:
     """One ``kedro run`` in a new process; its wall seconds."""
-    command = [str(Path(sys.executable).with_name("kedro")), "run", f"--conf-source={conf}",
-               f"--env={env}", f"--pipelines={pipelines}"]
+    arguments = ["run", f"--conf-source={conf}", f"--env={env}", f"--pipelines={pipelines}"]
     if params:
-        command.append("--params=" + ",".join(params))
-    environment = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1",
-                   "TF_CPP_MIN_LOG_LEVEL": "2", "COLUMNS": "400"}
-    started = time.perf_counter()
-    out = subprocess.run(command, cwd=PROJECT, env=environment, capture_output=True, text=True)
-    if out.returncode:
-        raise RuntimeError(" ".join(command) + "\n" + out.stdout[-4000:] + out.stderr[-4000:])
-    return time.perf_counter() - started
+        arguments.append("--params=" + ",".join(params))
+    return run_kedro(*arguments, capture=True)
 
 
 def latest(folder: Path) -> Path:

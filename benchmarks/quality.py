@@ -17,13 +17,10 @@ official score, and the run's wall time. docs/quality.md keeps the measured tabl
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pandas as pd
+from kedro_process import run_kedro
 
 PROJECT = Path(__file__).resolve().parents[1]
 SYSTEM_ORDER = [
@@ -34,12 +31,7 @@ SYSTEM_ORDER = [
 
 def run_pipeline(env: str) -> float:
     """``kedro run --env <env>`` in the project; returns its wall time in seconds."""
-    kedro = Path(sys.executable).with_name("kedro")
-    environment = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true",
-                   "DO_NOT_TRACK": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    started = time.perf_counter()
-    subprocess.run([str(kedro), "run", "--env", env], cwd=PROJECT, env=environment, check=True)
-    return time.perf_counter() - started
+    return run_kedro("run", "--env", env)
 
 
 def results_table(reporting: Path) -> pd.DataFrame:

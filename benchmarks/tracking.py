@@ -24,12 +24,12 @@ import resource
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import yaml
+from kedro_process import kedro, quiet_environment
 
 PROJECT = Path(__file__).resolve().parents[1]
 TINY = {
@@ -65,12 +65,10 @@ def children_cpu() -> float:
 def kedro_run(conf: Path, tracked: bool) -> tuple[float, float, float | None, int]:
     """One ``kedro run``: wall and CPU seconds (the CPU time moves less with the load of a
     shared machine), the tracking hooks' own seconds, nested runs logged."""
-    kedro = Path(sys.executable).with_name("kedro")
-    environment = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1",
-                   "TF_CPP_MIN_LOG_LEVEL": "2", "COLUMNS": "400"}
+    environment = quiet_environment()
     environment.pop("MLFLOW_TRACKING_URI", None)
-    command = [str(kedro), "run", f"--conf-source={conf}", "--env=tiny",
-               f"--params=tracking.enabled={str(tracked).lower()}"]
+    command = kedro("run", f"--conf-source={conf}", "--env=tiny",
+                    f"--params=tracking.enabled={str(tracked).lower()}")
     started, cpu = time.perf_counter(), children_cpu()
     out = subprocess.run(command, cwd=PROJECT, env=environment, capture_output=True, text=True)
     seconds, cpu = time.perf_counter() - started, children_cpu() - cpu
