@@ -64,7 +64,7 @@ def test_a_run_builds_the_namespaces_of_its_grid(monkeypatch):
     monkeypatch.setattr(configurations, "_built_grid", None)
     bootstrap_project(PROJECT)
     try:
-        assert len(pipelines["train"].nodes) == 10
+        assert len(pipelines["train"].nodes) == len(grid_of_project(PROJECT))
         grid = {"grid": {"sub_clusters": [4], "variants": ["both"]}}
         with KedroSession.create(project_path=PROJECT, runtime_params=grid) as session:
             session.load_context()

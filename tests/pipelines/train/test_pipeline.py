@@ -65,6 +65,7 @@ def test_dcase2021_is_the_papers_method_exactly():
         "method": "in_sample", "target": "own", "distribution": "empirical"}
     assert paper["baselines"]["calibration"]["method"] == "in_sample"
     assert paper["auxiliary"]["source"] == "none"  # the data set's own classes only
+    assert paper["grid"] == {"sub_clusters": [1, 2, 4, 8, 16], "variants": ["both", "sections"]}
     assert training.TrainingSettings.from_parameters(paper["training"]).crop_frames is None
     base = parameters()["training"]
     assert base["snapshot_epochs"][-1] == base["epochs"]
