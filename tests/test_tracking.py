@@ -129,7 +129,8 @@ from tests.support import parameters
 manager = _create_hook_manager()
 for hook in settings.HOOKS:
     manager.register(hook)
-context = SimpleNamespace(params=parameters(), project_path=sys.argv[1])
+context = SimpleNamespace(params=parameters(), project_path=sys.argv[1],
+                          config_loader={"parameters": parameters()})
 manager.hook.after_context_created(context=context)
 catalog = DataCatalog.from_config({"sc01_both.training_history": {
     "type": "pandas.CSVDataset", "filepath": sys.argv[1] + "/history.csv"}})
