@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
-from kedro_process import PROJECT, run_kedro
+from kedro_process import PROJECT, conf_copy, run_kedro
 
 DEFAULT_BUDGETS = ("1,2,4,8,16:16", "2,8:40", "4:80")
 REFERENCES = ("gaussian_statistics", "knn_statistics", "knn_frames")
@@ -52,16 +52,7 @@ def write_conf(root: Path, env: str | None, data_root: Path, counts: list[int],
                epochs: int) -> Path:
     """A copy of conf/ whose ``budget`` environment is ``env``'s files with its own data root
     and this budget's grid, epochs and snapshots (merged into its parameters.yml)."""
-    conf = root / "conf"
-    if conf.exists():
-        shutil.rmtree(conf)
-    shutil.copytree(PROJECT / "conf", conf, ignore=shutil.ignore_patterns("local"))
-    (conf / "local").mkdir()
-    budget = conf / "budget"
-    if env:
-        shutil.copytree(PROJECT / "conf" / env, budget)
-    budget.mkdir(exist_ok=True)
-    (budget / "globals.yml").write_text(f"data_root: {data_root}\n")
+    budget = conf_copy(root, "budget", data_root, like=env)
     parameters_file = budget / "parameters.yml"
     parameters = (yaml.safe_load(parameters_file.read_text()) or {}
                   if parameters_file.exists() else {})
@@ -69,7 +60,7 @@ def write_conf(root: Path, env: str | None, data_root: Path, counts: list[int],
         "grid": {"sub_clusters": counts},
         "training": {"epochs": epochs, "snapshot_epochs": [epochs // 2, epochs]}})
     parameters_file.write_text(yaml.safe_dump(parameters, sort_keys=False))
-    return conf
+    return budget.parent
 
 
 def training_seconds(data_root: Path, counts: list[int]) -> tuple[float, int]:

@@ -4,6 +4,7 @@ TensorFlow, wide log lines. One definition for every benchmark that runs the pro
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -18,6 +19,23 @@ QUIET = {
     "TF_CPP_MIN_LOG_LEVEL": "2",
     "COLUMNS": "400",
 }
+
+
+def conf_copy(root: Path, env: str, data_root: Path, like: str | None = None) -> Path:
+    """``root/conf``: a fresh copy of the project's conf/ (without local settings) with an
+    environment ``env`` (a copy of conf/``like``, or empty) whose outputs go below
+    ``data_root``. Returns the environment's folder, for the caller to add files to."""
+    conf = root / "conf"
+    if conf.exists():
+        shutil.rmtree(conf)
+    shutil.copytree(PROJECT / "conf", conf, ignore=shutil.ignore_patterns("local"))
+    (conf / "local").mkdir()
+    folder = conf / env
+    if like:
+        shutil.copytree(PROJECT / "conf" / like, folder)
+    folder.mkdir(exist_ok=True)
+    (folder / "globals.yml").write_text(f"data_root: {data_root}\n")
+    return folder
 
 
 def quiet_environment(**extra: str) -> dict[str, str]:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from kedro_process import run_kedro
+from kedro_process import conf_copy, run_kedro
 
 PROJECT = Path(__file__).resolve().parents[1]
 REAL = PROJECT.parent / "shared" / "data" / "real"
@@ -96,20 +96,13 @@ def link_data_set(paths: list[Path], raw: Path) -> None:
 def write_conf(root: Path, raw: Path, data_root: Path) -> Path:
     """A copy of conf/ whose ``curve`` environment points raw_audio at ``raw`` and keeps every
     output below ``data_root`` (real data: nothing synthetic is written)."""
-    conf = root / "conf"
-    if conf.exists():
-        shutil.rmtree(conf)
-    shutil.copytree(PROJECT / "conf", conf, ignore=shutil.ignore_patterns("local"))
-    (conf / "local").mkdir()
-    env = conf / "curve"
-    env.mkdir()
-    (env / "globals.yml").write_text(f"data_root: {data_root}\n")
+    env = conf_copy(root, "curve", data_root)
     (env / "catalog_raw.yml").write_text(
         "raw_audio:\n  type: partitions.PartitionedDataset\n"
         f"  path: {raw}\n  dataset: subcluster_adacos_asd.datasets.WavDataset\n"
         "  filename_suffix: .wav\n  overwrite: false\n")
     (env / "parameters.yml").write_text("data_source:\n  synthetic: false\n")
-    return conf
+    return env.parent
 
 
 def run(conf: Path) -> float:
