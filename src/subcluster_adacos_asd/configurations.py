@@ -123,6 +123,18 @@ class GridHooks:
             pipelines.configure(f"{PACKAGE_NAME}.pipeline_registry")
 
 
+def check_scored_with(scored: list[str], configured: list[str]) -> None:
+    """A :class:`ValueError` unless the configurations a system's thresholds were set on
+    (``ensemble_configurations``, saved by ``score``) are this run's ``params:grid``: scores of
+    another ensemble against those thresholds would decide wrongly without a sign."""
+    if sorted(scored) != sorted(configured):
+        raise ValueError(
+            f"The trained system's thresholds were set on the ensemble of {sorted(scored)}, "
+            f"but this run's params:grid gives {sorted(configured)}. Run with the grid the "
+            "system was scored with (the same --env / --params as `score`), or train and score "
+            "this grid first: kedro run --pipelines=train,embed,score")
+
+
 def parse_configuration_name(name: str) -> TrainingConfiguration:
     """Inverse of ``TrainingConfiguration.name`` (``sc04_both`` -> (4, 'both'))."""
     head, _, variant = name.partition("_")

@@ -201,7 +201,7 @@ def test_pipeline_reads_the_trained_system_and_parameters_only():
         "params:inference", "params:features", "params:training.embed_batch_size",
         "params:inference.ensemble", "feature_stats",
         "tmax_backend", "variant_choice", "thresholds", "score_normalisation",
-        "reduced_members", "reduced_thresholds", "level_reference", "score_history_previous",
+        "ensemble_configurations", "reduced_members", "reduced_thresholds", "level_reference", "score_history_previous",
         "sc01_both.model_snapshots", "sc01_both.backends",
         "sc04_sections.model_snapshots", "sc04_sections.backends"}
     assert pipeline.outputs() == {"inference_scores_csv", "inference_summary",
@@ -218,12 +218,27 @@ def test_everything_inference_loads_and_writes_is_in_the_catalog():
         config.update(catalog_config(name))
     catalog = DataCatalog.from_config(config)
     versioned = ["sc04_both.model_snapshots", "sc04_both.backends", "tmax_backend",
-                 "variant_choice", "thresholds", "reduced_members", "reduced_thresholds",
+                 "variant_choice", "thresholds", "ensemble_configurations",
+                 "reduced_members", "reduced_thresholds",
                  "inference_scores", "inference_scores_csv", "inference_summary",
                  "score_history", "level_reference"]
     for name in versioned:
         assert catalog.get(name)._describe().get("version") is not None, name
     assert "feature_stats" in catalog  # persisted and versioned (README.md)
+
+
+def test_another_grid_than_the_scored_one_stops_before_any_file_is_read(system):
+    """A params:grid changed after `score` (here one configuration of the two) would sum
+    another ensemble than the thresholds were set on: a clear error, nothing scored."""
+    raw, params, config = system
+    data = raw.parent / "data"
+    before = sorted(data.rglob("*"))
+    catalog = make_catalog(config, params, {"input_path": str(raw / "fan" / "source_test")})
+    with pytest.raises(Exception, match="thresholds were set on the ensemble of") as error:
+        SequentialRunner().run(create_pipeline(CONFIGURATIONS[:1]), catalog)
+    assert "['sc01_sections', 'sc02_both']" in str(error.value)
+    assert "train,embed,score" in str(error.value)
+    assert sorted(data.rglob("*")) == before  # nothing written
 
 
 def test_missing_input_path_names_the_parameter(system):

@@ -20,7 +20,7 @@ from tests.pipelines.score.fakes import (
 from tests.support import catalog_config, parameter_inputs, run
 
 OUTPUTS = ["anomaly_scores", "system_scores", "thresholds", "variant_choice", "tmax_backend",
-           "score_normalisation", "ensemble_reduction", "reduced_members", "reduced_scores",
+           "score_normalisation", "ensemble_configurations", "ensemble_reduction", "reduced_members", "reduced_scores",
            "reduced_thresholds", "calibration_folds", "calibration_scores",
            *[f"{c.name}.{what}" for c in CONFIGURATIONS
              for what in ("backends", "score_terms", "calibration_terms")]]
@@ -68,6 +68,7 @@ def test_score_outputs_follow_the_data_contracts(score_outputs):
     assert list(anomaly.columns) == ensemble.ANOMALY_SCORE_COLUMNS
     assert anomaly["file_id"].tolist() == index["file_id"].tolist()
     assert out["variant_choice"] == {"fan": "sections", "valve": "sections"}  # paper's map
+    assert out["ensemble_configurations"] == ["sc01_both", "sc02_sections"]
     assert list(out["thresholds"].columns) == THRESHOLD_COLUMNS
     assert len(out["thresholds"]) == 10  # fan sections 0-2, valve 0-1, two domains
     assert set(out["system_scores"]["system"]) == set(ensemble.SYSTEMS)

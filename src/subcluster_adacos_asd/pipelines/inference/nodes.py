@@ -12,17 +12,21 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from subcluster_adacos_asd import inference, score_history
+from subcluster_adacos_asd.configurations import check_scored_with
 from subcluster_adacos_asd.manifest import read_manifest
 
 logger = logging.getLogger(__name__)
 
 
 def list_inference_files(
-    parameters: dict, variant_choice: dict[str, str], thresholds: pd.DataFrame
+    parameters: dict, variant_choice: dict[str, str], thresholds: pd.DataFrame,
+    ensemble_configurations: list[str], *, configurations: list[str],
 ) -> pd.DataFrame:
     """Every input file with what its name, the manifest or the parameters say it is, and error
     rows for names that say nothing and for machine types, sections or domains the system
-    never saw."""
+    never saw. First of all: this run's grid (``configurations``) must be the ensemble the
+    saved thresholds were set on."""
+    check_scored_with(ensemble_configurations, configurations)
     settings = inference.InferenceSettings.from_parameters(parameters)
     if settings.manifest:
         files = inference.describe_manifest(read_manifest(settings.manifest))

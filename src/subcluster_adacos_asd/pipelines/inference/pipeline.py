@@ -83,8 +83,9 @@ def create_pipeline(configurations: list[TrainingConfiguration], **kwargs) -> Pi
         Pipeline(
             [
                 node(
-                    list_inference_files,
-                    ["params:inference", "variant_choice", "thresholds"],
+                    _bound(list_inference_files, configurations=names),
+                    ["params:inference", "variant_choice", "thresholds",
+                     "ensemble_configurations"],
                     "inference_files",
                     name="list_inference_files",
                 ),

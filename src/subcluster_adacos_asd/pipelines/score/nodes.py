@@ -88,16 +88,18 @@ def calibration_member_scores(
 def ensemble_variant_scores(
     file_index: pd.DataFrame, tmax_terms: pd.DataFrame, normalisation: str,
     **score_terms: pd.DataFrame,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """Per file and loss variant: terms (normalised, see ensemble.py) summed over snapshots and
-    sub-cluster counts, and the scores; also the normalisation statistics (for inference).
+    sub-cluster counts, and the scores; also the normalisation statistics and the names of the
+    configurations summed (both for inference, which must sum the same ensemble).
 
     ``score_terms`` are keyed by configuration name (the node's dict inputs).
     """
     statistics = ensemble.normalisation_statistics(score_terms, tmax_terms, file_index,
                                                    normalisation)
     sums = ensemble.sum_members(score_terms, statistics, file_index)
-    return ensemble.variant_scores(sums, file_index, tmax_terms, statistics), statistics
+    return (ensemble.variant_scores(sums, file_index, tmax_terms, statistics), statistics,
+            sorted(score_terms))
 
 
 def choose_variants(variant_scores: pd.DataFrame, parameters: dict) -> dict[str, str]:

@@ -78,7 +78,7 @@ def create_pipeline(configurations: list[TrainingConfiguration], **kwargs) -> Pi
                 "normalisation": "params:score.normalisation",
                 **{name: f"{name}.score_terms" for name in names},
             },
-            ["variant_scores", "score_normalisation"],
+            ["variant_scores", "score_normalisation", "ensemble_configurations"],
             name="ensemble_variant_scores",
         )
         calibration_node = node(
