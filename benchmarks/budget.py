@@ -23,12 +23,14 @@ reference of the same data; writes the table as CSV (``--table``).
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 from pathlib import Path
 
 import pandas as pd
 import yaml
 from kedro_process import PROJECT, conf_copy, run_kedro
+from tables import markdown
 
 DEFAULT_BUDGETS = ("1,2,4,8,16:16", "2,8:40", "4:80")
 REFERENCES = ("gaussian_statistics", "knn_statistics", "knn_frames")
@@ -63,27 +65,20 @@ def write_conf(root: Path, env: str | None, data_root: Path, counts: list[int],
     return budget.parent
 
 
-def training_seconds(data_root: Path, counts: list[int]) -> tuple[float, int]:
-    """Summed seconds of the latest training history of each configuration of the budget, and
-    how many networks there were."""
-    total, networks = 0.0, 0
-    for variant in ("both", "sections"):
-        for count in counts:
-            folder = data_root / "08_reporting" / "training" / f"sc{count:02d}_{variant}"
-            versions = sorted(folder.glob("training_history.csv/*/training_history.csv"))
-            if versions:
-                total += pd.read_csv(versions[-1])["seconds"].sum()
-                networks += 1
-    return total, networks
+def latest(folder: Path, name: str) -> Path:
+    """The latest version of the versioned dataset file ``folder/name``."""
+    return sorted(folder.glob(f"{name}/*/{name}"))[-1]
 
 
-def markdown(frame: pd.DataFrame) -> str:
-    def cell(value):
-        return f"{value:.2f}" if isinstance(value, float) else str(value)
-
-    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(False)]
-    return "\n".join(lines)
+def training_seconds(data_root: Path) -> tuple[float, int]:
+    """The summed training seconds of the networks the latest run's ensemble summed (its
+    ``ensemble_configurations``, from their latest training histories), and how many."""
+    names = json.loads(latest(data_root / "07_model_output",
+                              "ensemble_configurations.json").read_text())
+    seconds = sum(pd.read_csv(latest(data_root / "08_reporting" / "training" / name,
+                                     "training_history.csv"))["seconds"].sum()
+                  for name in names)
+    return float(seconds), len(names)
 
 
 def main() -> None:
@@ -109,7 +104,7 @@ def main() -> None:
             wall = run_kedro(*arguments)
             overview.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(PROJECT / base / "08_reporting" / "tables" / "overview.csv", overview)
-            seconds, networks = training_seconds(PROJECT / base, counts)
+            seconds, networks = training_seconds(PROJECT / base)
             overview.with_suffix(".time").write_text(f"{seconds} {wall} {networks}\n")
         seconds, wall, networks = map(float, overview.with_suffix(".time").read_text().split())
         table = pd.read_csv(overview).set_index("system")
@@ -125,7 +120,7 @@ def main() -> None:
     path = args.table or PROJECT / base / "budget.csv"
     frame.to_csv(path, index=False)
     print(f"proposed system, hmean AUC (%), data: {args.env or 'conf/base'}")
-    print(markdown(frame))
+    print(markdown(frame.round(2)))
     print(f"table: {path}")
 
 

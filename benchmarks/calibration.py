@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tables import markdown
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 PROJECT = Path(__file__).resolve().parents[1]
@@ -66,31 +67,25 @@ def decision_rates(decided: pd.DataFrame, by: tuple[str, ...] = ("domain",)) -> 
     return pd.DataFrame(rows).groupby(list(by)).mean(numeric_only=True)
 
 
-def markdown(frame: pd.DataFrame) -> str:
-    """A Markdown table of ``frame`` (no tabulate dependency)."""
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |",
-             "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(map(str, row)) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines)
-
-
-def proposed_scores(catalog, score: dict, index: pd.DataFrame, folds_list: list[int],
-                    seed: int, grid: dict):
+def proposed_scores(catalog, parameters: dict, index: pd.DataFrame, folds_list: list[int],
+                    seed: int):
     """The proposed system's scores of every file and, per fold count, its cross-fitted
-    calibration scores, as the score pipeline computes them (the chosen variant's rows)."""
+    calibration scores, as the score pipeline computes them (the chosen variant's rows), over
+    the configurations of the environment's ``params:grid``."""
     from subcluster_adacos_asd import backends, calibration, ensemble
     from subcluster_adacos_asd.backends import BackendSettings
-    from subcluster_adacos_asd.configurations import configurations_from_grid
+    from subcluster_adacos_asd.configurations import grid_of_parameters
     from subcluster_adacos_asd.contracts import normal_training
     from subcluster_adacos_asd.mixtures import MixtureSettings
 
+    score = parameters["score"]
     settings = BackendSettings.from_parameters(score["backends"])
     tmax_settings = MixtureSettings.from_parameters(
         {**score["backends"].get("gmm", {}), **(score["tmax"].get("gmm") or {})})
     folds = {k: calibration.assign_folds(index, k, seed) for k in folds_list}
     started = time.perf_counter()
     terms, calibration_terms = {}, {k: {} for k in folds_list}
-    for configuration in configurations_from_grid(grid):
+    for configuration in grid_of_parameters(parameters):
         name = configuration.name
         embeddings, centres = catalog.load(f"{name}.embeddings"), catalog.load(f"{name}.centres")
         fitted = backends.fit_configuration_backends(embeddings, centres, index, settings)
@@ -118,7 +113,7 @@ def proposed_scores(catalog, score: dict, index: pd.DataFrame, folds_list: list[
             ensemble.sum_members(calibration_terms[k], statistics, index), training_index,
             tmax_calibration, statistics), choice)
     seconds = time.perf_counter() - started
-    return ensemble._chosen_rows(scores, choice), calibrated, seconds
+    return ensemble._chosen_rows(scores, choice), calibrated, seconds, len(terms)
 
 
 def rates_record(decided: pd.DataFrame, record: dict, by_type: bool) -> dict:
@@ -203,11 +198,10 @@ def main() -> None:
     catalog, parameters = project_context(args.env)
     index = catalog.load("file_index")
     if not args.no_proposed:
-        chosen, calibrated, seconds = proposed_scores(catalog, parameters["score"], index,
-                                                      args.folds, args.seed,
-                                                      parameters["grid"])
+        chosen, calibrated, seconds, networks = proposed_scores(
+            catalog, parameters, index, args.folds, args.seed)
         print(markdown(proposed_table(chosen, calibrated, args.percentile, args.by_type)))
-        print(f"\nbackends of 10 configurations fitted {1 + sum(args.folds)} times each in "
+        print(f"\nbackends of {networks} configurations fitted {1 + sum(args.folds)} times each in "
               f"{seconds:.0f} s (folds on all cores)\n")
     print(markdown(other_systems_table(catalog, parameters, index, args.percentile,
                                        args.by_type)))

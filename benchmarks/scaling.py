@@ -61,14 +61,14 @@ def main() -> None:
     from kedro.framework.project import configure_project
     from kedro.runner import SequentialRunner
 
-    from subcluster_adacos_asd.configurations import configurations_from_grid
+    from subcluster_adacos_asd.configurations import grid_of_parameters
     from subcluster_adacos_asd.pipelines.train.pipeline import create_pipeline
     from subcluster_adacos_asd.runners import DaskRunner, local_cluster_options
 
     configure_project("subcluster_adacos_asd")
     loader = OmegaConfigLoader(str(PROJECT / "conf"), base_env="base", default_run_env="base")
     parameters = loader["parameters"]["training"]
-    grid = configurations_from_grid(loader["parameters"]["grid"])
+    grid = grid_of_parameters(loader["parameters"])
     configurations = grid[: args.configurations]
     pipeline = create_pipeline(configurations)
     project = fresh_catalog(PROJECT / "data", parameters)

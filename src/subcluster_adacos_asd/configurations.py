@@ -82,6 +82,12 @@ def paper_grid() -> list[TrainingConfiguration]:
     return configurations_from_grid(PAPER_GRID)
 
 
+def grid_of_parameters(parameters: Mapping) -> list[TrainingConfiguration]:
+    """The configurations of ``params:grid`` in a project's parameters (the paper's grid where
+    they have none)."""
+    return configurations_from_grid(parameters.get("grid", PAPER_GRID))
+
+
 def grid_of_project(project_path: Path | str | None = None,
                     env: str | None = None) -> list[TrainingConfiguration]:
     """The configurations ``params:grid`` names in the project's conf/ (base + ``env``, by
@@ -94,7 +100,7 @@ def grid_of_project(project_path: Path | str | None = None,
     loader = settings.CONFIG_LOADER_CLASS(
         conf_source=str(conf), env=env or os.environ.get("KEDRO_ENV"),
         **settings.CONFIG_LOADER_ARGS)
-    return configurations_from_grid(loader["parameters"].get("grid", PAPER_GRID))
+    return grid_of_parameters(loader["parameters"])
 
 
 _run_grid: list[TrainingConfiguration] | None = None
@@ -115,8 +121,7 @@ class GridHooks:
     @hook_impl(tryfirst=True)
     def after_context_created(self, context) -> None:
         global _run_grid
-        _run_grid = configurations_from_grid(
-            context.config_loader["parameters"].get("grid", PAPER_GRID))
+        _run_grid = grid_of_parameters(context.config_loader["parameters"])
         if _built_grid is not None and _built_grid != _run_grid:
             from kedro.framework.project import PACKAGE_NAME, pipelines
 

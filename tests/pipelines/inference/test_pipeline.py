@@ -201,7 +201,8 @@ def test_pipeline_reads_the_trained_system_and_parameters_only():
         "params:inference", "params:features", "params:training.embed_batch_size",
         "params:inference.ensemble", "feature_stats",
         "tmax_backend", "variant_choice", "thresholds", "score_normalisation",
-        "ensemble_configurations", "reduced_members", "reduced_thresholds", "level_reference", "score_history_previous",
+        "ensemble_configurations", "reduced_members", "reduced_thresholds", "level_reference",
+        "score_history_previous",
         "sc01_both.model_snapshots", "sc01_both.backends",
         "sc04_sections.model_snapshots", "sc04_sections.backends"}
     assert pipeline.outputs() == {"inference_scores_csv", "inference_summary",

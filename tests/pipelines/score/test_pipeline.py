@@ -20,7 +20,8 @@ from tests.pipelines.score.fakes import (
 from tests.support import catalog_config, parameter_inputs, run
 
 OUTPUTS = ["anomaly_scores", "system_scores", "thresholds", "variant_choice", "tmax_backend",
-           "score_normalisation", "ensemble_configurations", "ensemble_reduction", "reduced_members", "reduced_scores",
+           "score_normalisation", "ensemble_configurations", "ensemble_reduction",
+           "reduced_members", "reduced_scores",
            "reduced_thresholds", "calibration_folds", "calibration_scores",
            *[f"{c.name}.{what}" for c in CONFIGURATIONS
              for what in ("backends", "score_terms", "calibration_terms")]]
